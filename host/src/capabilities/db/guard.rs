@@ -1,0 +1,282 @@
+//! The grant check for plugin SQL: parse with the backend's dialect, then refuse anything but one
+//! plain `SELECT`/`INSERT`/`UPDATE`/`DELETE` on granted tables (DESIGN.md §4 "Database").
+
+use crate::store::Backend;
+use sqlparser::ast::{Expr, ObjectName, Query, Statement, Visit, Visitor};
+use sqlparser::dialect::{PostgreSqlDialect, SQLiteDialect};
+use sqlparser::parser::Parser;
+use std::collections::BTreeSet;
+use std::ops::ControlFlow;
+
+/// How deep expressions and subqueries may nest before a statement is refused.
+const MAX_NESTING: usize = 32;
+
+/// Functions a plugin may never call: file, network, extension, session and catalogue access.
+const DENIED_FUNCTION_PREFIXES: &[&str] = &[
+    "load_extension",
+    "readfile",
+    "writefile",
+    "edit",
+    "fts3_tokenizer",
+    "sqlite_",
+    "pragma_",
+    "pg_",
+    "lo_",
+    "dblink",
+    "query_to_xml",
+    "query_to_xmlschema",
+    "table_to_xml",
+    "cursor_to_xml",
+    "schema_to_xml",
+    "database_to_xml",
+    "current_setting",
+    "set_config",
+    "txid_",
+    "inet_server_",
+    "inet_client_",
+    "version",
+];
+
+/// Schemas a plugin may name explicitly: the default one of each backend.
+const DEFAULT_SCHEMAS: &[&str] = &["main", "public"];
+
+/// The tables one connector may touch.
+#[derive(Debug, Clone, Default)]
+pub struct Grants {
+    tables: BTreeSet<String>,
+}
+
+impl Grants {
+    /// Grants exactly `tables` (lowercase identifiers, validated by the manifest).
+    pub fn new<I: IntoIterator<Item = S>, S: AsRef<str>>(tables: I) -> Self {
+        Grants {
+            tables: tables
+                .into_iter()
+                .map(|t| t.as_ref().to_ascii_lowercase())
+                .collect(),
+        }
+    }
+
+    /// Whether `table` (already normalised) is granted.
+    pub fn allows(&self, table: &str) -> bool {
+        self.tables.contains(table)
+    }
+}
+
+/// What kind of statement passed the check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatementKind {
+    /// `SELECT`, `WITH … SELECT`, `VALUES`.
+    Query,
+    /// `INSERT`, `UPDATE`, `DELETE` (with or without `RETURNING`).
+    Write,
+}
+
+/// Checks `sql` against `grants`; the error text is safe to return to the plugin.
+pub fn check(sql: &str, backend: Backend, grants: &Grants) -> Result<StatementKind, String> {
+    let parsed = match backend {
+        Backend::Sqlite => Parser::new(&SQLiteDialect {})
+            .with_recursion_limit(MAX_NESTING)
+            .try_with_sql(sql)
+            .and_then(|mut p| p.parse_statements()),
+        Backend::Postgres => Parser::new(&PostgreSqlDialect {})
+            .with_recursion_limit(MAX_NESTING)
+            .try_with_sql(sql)
+            .and_then(|mut p| p.parse_statements()),
+    };
+    let statements = parsed.map_err(|e| format!("sql does not parse: {e}"))?;
+    let [statement] = statements.as_slice() else {
+        return Err(format!(
+            "exactly one statement is allowed, found {}",
+            statements.len()
+        ));
+    };
+    let kind = match statement {
+        Statement::Query(_) => StatementKind::Query,
+        Statement::Insert(_) | Statement::Update { .. } | Statement::Delete(_) => {
+            StatementKind::Write
+        }
+        other => {
+            let head: String = other.to_string().chars().take(24).collect();
+            return Err(format!(
+                "only SELECT, INSERT, UPDATE and DELETE are allowed, found `{head}…`"
+            ));
+        }
+    };
+    let mut checker = Checker {
+        backend,
+        grants,
+        cte_scopes: Vec::new(),
+    };
+    if let ControlFlow::Break(reason) = statement.visit(&mut checker) {
+        return Err(reason);
+    }
+    Ok(kind)
+}
+
+struct Checker<'a> {
+    backend: Backend,
+    grants: &'a Grants,
+    /// The CTE names visible at each query nesting level.
+    cte_scopes: Vec<Vec<String>>,
+}
+
+impl Checker<'_> {
+    fn normalise(&self, ident: &sqlparser::ast::Ident) -> String {
+        match (self.backend, ident.quote_style) {
+            // PostgreSQL folds unquoted names to lower case and keeps quoted ones as written.
+            (Backend::Postgres, Some(_)) => ident.value.clone(),
+            _ => ident.value.to_ascii_lowercase(),
+        }
+    }
+
+    fn table_name(&self, name: &ObjectName) -> Result<(Option<String>, String), String> {
+        let parts: Vec<String> = name
+            .0
+            .iter()
+            .map(|p| match p.as_ident() {
+                Some(ident) => Ok(self.normalise(ident)),
+                None => Err(format!("table expression `{name}` is not allowed")),
+            })
+            .collect::<Result<_, _>>()?;
+        match parts.as_slice() {
+            [table] => Ok((None, table.clone())),
+            [schema, table] => Ok((Some(schema.clone()), table.clone())),
+            _ => Err(format!("table name `{name}` has too many parts")),
+        }
+    }
+}
+
+impl Visitor for Checker<'_> {
+    type Break = String;
+
+    fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<String> {
+        let mut names = Vec::new();
+        if let Some(with) = &query.with {
+            for cte in &with.cte_tables {
+                let name = self.normalise(&cte.alias.name);
+                if !with.recursive {
+                    // A non-recursive CTE that names itself reads the real table of that name;
+                    // refuse the ambiguity rather than resolve scopes by hand.
+                    let mut self_ref = false;
+                    let _ = sqlparser::ast::visit_relations(&*cte.query, |rel| {
+                        if let Ok((_, t)) = self.table_name(rel) {
+                            self_ref |= t == name;
+                        }
+                        ControlFlow::<()>::Continue(())
+                    });
+                    if self_ref {
+                        return ControlFlow::Break(format!(
+                            "common table expression `{name}` shadows a table of the same name"
+                        ));
+                    }
+                }
+                names.push(name);
+            }
+        }
+        self.cte_scopes.push(names);
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_query(&mut self, _query: &Query) -> ControlFlow<String> {
+        self.cte_scopes.pop();
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_relation(&mut self, relation: &ObjectName) -> ControlFlow<String> {
+        let (schema, table) = match self.table_name(relation) {
+            Ok(parts) => parts,
+            Err(e) => return ControlFlow::Break(e),
+        };
+        if let Some(schema) = &schema {
+            if !DEFAULT_SCHEMAS.contains(&schema.as_str()) {
+                return ControlFlow::Break(format!("schema `{schema}` is not granted"));
+            }
+        } else if self.cte_scopes.iter().any(|s| s.contains(&table)) {
+            return ControlFlow::Continue(());
+        }
+        if self.grants.allows(&table) {
+            ControlFlow::Continue(())
+        } else {
+            ControlFlow::Break(format!("table `{table}` is not granted to this connector"))
+        }
+    }
+
+    fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<String> {
+        if let Expr::Function(f) = expr {
+            let name = f
+                .name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .map(|i| i.value.to_ascii_lowercase())
+                .unwrap_or_default();
+            if f.name.0.len() > 1 || DENIED_FUNCTION_PREFIXES.iter().any(|p| name.starts_with(p)) {
+                return ControlFlow::Break(format!("function `{}` is not allowed", f.name));
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grants() -> Grants {
+        Grants::new(["kit_items", "sample_events"])
+    }
+
+    #[test]
+    fn plain_statements_on_granted_tables_pass() {
+        for b in [Backend::Sqlite, Backend::Postgres] {
+            for sql in [
+                "SELECT * FROM kit_items WHERE id = $1",
+                "INSERT INTO kit_items (id, n) VALUES ($1, $2) RETURNING id",
+                "UPDATE kit_items SET n = n + 1 WHERE id IN (SELECT id FROM kit_items)",
+                "DELETE FROM sample_events WHERE seq < $1",
+                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 5) SELECT count(*) FROM c",
+                "WITH recent AS (SELECT * FROM kit_items) SELECT k.id FROM recent k JOIN sample_events s ON s.seq = k.n",
+            ] {
+                assert!(check(sql, b, &grants()).is_ok(), "{b:?}: {sql}");
+            }
+        }
+    }
+
+    #[test]
+    fn anything_else_is_refused() {
+        for b in [Backend::Sqlite, Backend::Postgres] {
+            for sql in [
+                "SELECT * FROM runs",
+                "SELECT * FROM kit_items JOIN runs ON true",
+                "SELECT * FROM kit_items WHERE id IN (SELECT connector FROM connector_state)",
+                "INSERT INTO kit_items SELECT * FROM runs",
+                "WITH runs AS (SELECT * FROM runs) SELECT * FROM runs",
+                "SELECT 1; SELECT 2",
+                "DROP TABLE kit_items",
+                "CREATE TABLE x (a int)",
+                "BEGIN",
+                "COMMIT",
+                "SELECT * FROM other.kit_items",
+                "SELECT load_extension('x')",
+                "not sql at all",
+            ] {
+                assert!(check(sql, b, &grants()).is_err(), "{b:?}: {sql}");
+            }
+        }
+        assert!(check("PRAGMA table_info(runs)", Backend::Sqlite, &grants()).is_err());
+        assert!(check(
+            "SELECT * FROM pragma_table_info('runs')",
+            Backend::Sqlite,
+            &grants()
+        )
+        .is_err());
+        assert!(check(
+            "SELECT pg_read_file('/etc/passwd')",
+            Backend::Postgres,
+            &grants()
+        )
+        .is_err());
+        assert!(check("SELECT * FROM \"KIT_ITEMS\"", Backend::Postgres, &grants()).is_err());
+    }
+}

@@ -1,0 +1,240 @@
+//! The `connector-host` command line: argument parsing, the subcommands, and the mapping of
+//! every error to a message and an exit code (0 ok, 1 the job failed, 2 bad input or config).
+
+mod demo;
+mod table;
+
+use crate::manifest::{Manifest, ManifestError, ProcessEnv, Secrets, DEFAULT_MANIFEST};
+use crate::runner::{RunOutcome, RunRequest, Runner, RunnerError};
+use crate::store::Store;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Runs connector plugins (WebAssembly components) from a manifest.
+#[derive(Debug, Parser)]
+#[command(name = "connector-host", version, about)]
+pub struct Cli {
+    /// The manifest to read.
+    #[arg(long, global = true, default_value = DEFAULT_MANIFEST, value_name = "PATH")]
+    pub manifest: PathBuf,
+    /// Log output format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log output formats.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the manifest, its secrets and its plugins; exit 2 on any problem.
+    Validate,
+    /// Run one connector once now and print a summary.
+    Run {
+        /// The connector's name in the manifest.
+        connector: String,
+        /// The job to run (default: the plugin's first declared job).
+        #[arg(long)]
+        job: Option<String>,
+        /// Roll back every write at the end and report what would have changed.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Apply database migrations.
+    Migrate,
+    /// List recent runs.
+    Runs {
+        /// Only runs of this connector.
+        #[arg(long)]
+        connector: Option<String>,
+        /// How many runs.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Build the plugins, run every demo connector once on SQLite and print what happened.
+    Demo {
+        /// Where the demo's manifest and database go.
+        #[arg(long, default_value = "target/demo")]
+        dir: PathBuf,
+    },
+}
+
+/// An error with the exit code it deserves.
+pub struct Failure {
+    code: u8,
+    error: anyhow::Error,
+}
+
+impl Failure {
+    fn bad_input(error: impl Into<anyhow::Error>) -> Self {
+        Failure {
+            code: 2,
+            error: error.into(),
+        }
+    }
+    fn job(error: impl Into<anyhow::Error>) -> Self {
+        Failure {
+            code: 1,
+            error: error.into(),
+        }
+    }
+}
+
+/// Classifies an error from starting a runner: manifest and plugin problems are bad input.
+fn classify(error: anyhow::Error) -> Failure {
+    if error.downcast_ref::<ManifestError>().is_some()
+        || error.downcast_ref::<RunnerError>().is_some()
+        || error
+            .chain()
+            .any(|e| e.to_string().starts_with("connector "))
+    {
+        Failure::bad_input(error)
+    } else {
+        Failure::job(error)
+    }
+}
+
+/// Parses arguments, sets up logging, runs the command and returns the exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(dispatch(&cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(Failure { code, error }) => {
+            eprintln!("error: {}", render_error(&error));
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// `a: b: c` for an error chain, skipping links that repeat the previous one.
+fn render_error(error: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if parts.last().is_none_or(|p| !p.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ")
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("CONNECTOR_HOST_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,wasmtime=warn,cranelift=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_target(false).init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Loads and validates the manifest, resolving secrets from the environment and `.env`.
+pub fn load_manifest(path: &Path) -> Result<(Manifest, Secrets), Failure> {
+    let env = ProcessEnv::new(path.parent().unwrap_or(Path::new(".")));
+    Manifest::load(path, &env).map_err(Failure::bad_input)
+}
+
+async fn dispatch(cli: &Cli) -> Result<u8, Failure> {
+    match &cli.command {
+        Command::Validate => validate(&cli.manifest).await,
+        Command::Run {
+            connector,
+            job,
+            dry_run,
+        } => {
+            let (manifest, secrets) = load_manifest(&cli.manifest)?;
+            let runner = Runner::start(manifest, secrets).await.map_err(classify)?;
+            let request = RunRequest {
+                job: job.clone(),
+                dry_run: *dry_run,
+                ..RunRequest::manual()
+            };
+            let outcome = runner.run(connector, request).await.map_err(classify);
+            runner.shutdown().await;
+            let outcome = outcome?;
+            print_outcome(&outcome);
+            Ok(if outcome.status.is_success() { 0 } else { 1 })
+        }
+        Command::Migrate => {
+            let (manifest, _) = load_manifest(&cli.manifest)?;
+            let store = Store::connect(&manifest.database_url)
+                .await
+                .map_err(Failure::job)?;
+            store.migrate().await.map_err(Failure::job)?;
+            store.close().await;
+            println!("database is up to date");
+            Ok(0)
+        }
+        Command::Runs { connector, limit } => {
+            let (manifest, _) = load_manifest(&cli.manifest)?;
+            let store = Store::connect(&manifest.database_url)
+                .await
+                .map_err(Failure::job)?;
+            store.migrate().await.map_err(Failure::job)?;
+            let runs = store
+                .recent_runs(*limit, connector.as_deref())
+                .await
+                .map_err(Failure::job)?;
+            store.close().await;
+            print!("{}", table::runs(&runs));
+            Ok(0)
+        }
+        Command::Demo { dir } => demo::run(dir).await,
+    }
+}
+
+async fn validate(path: &Path) -> Result<u8, Failure> {
+    let (manifest, secrets) = load_manifest(path)?;
+    let connectors = manifest.connectors.len();
+    let runner = Runner::start(manifest, secrets).await.map_err(classify)?;
+    let problems = runner.grant_problems();
+    runner.shutdown().await;
+    if !problems.is_empty() {
+        return Err(Failure::bad_input(anyhow::anyhow!(
+            "manifest {} has {} problem(s):\n  - {}",
+            path.display(),
+            problems.len(),
+            problems.join("\n  - ")
+        )));
+    }
+    println!(
+        "{}: ok ({connectors} connector(s), secrets set, plugins load)",
+        path.display()
+    );
+    Ok(0)
+}
+
+fn print_outcome(o: &RunOutcome) {
+    print!("{}", table::outcomes(std::slice::from_ref(o)));
+    if let (Some(kind), Some(message)) = (&o.error_kind, &o.error_message) {
+        println!("\n{kind}: {message}");
+    }
+    if o.dry_run {
+        println!("\ndry run: every write was rolled back");
+    }
+}

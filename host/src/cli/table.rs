@@ -1,0 +1,125 @@
+//! Plain-text tables for the terminal: run outcomes and the run log.
+
+use crate::runner::RunOutcome;
+use crate::store::RunRecord;
+
+/// Renders rows under a header with columns padded to their widest cell.
+pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| -> String {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        padded.join("  ").trim_end().to_owned() + "\n"
+    };
+    let mut out = line(header.iter().map(|h| h.to_string()).collect());
+    out.push_str(&line(widths.iter().map(|w| "-".repeat(*w)).collect()));
+    for row in rows {
+        out.push_str(&line(row.clone()));
+    }
+    out
+}
+
+fn shorten(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        s.chars().take(max - 1).collect::<String>() + "…"
+    }
+}
+
+/// One line per run outcome.
+pub fn outcomes(outcomes: &[RunOutcome]) -> String {
+    let rows: Vec<Vec<String>> = outcomes
+        .iter()
+        .map(|o| {
+            vec![
+                o.run_id.to_string(),
+                o.connector.clone(),
+                o.job.clone(),
+                o.status.as_str().to_owned(),
+                o.rows_written.to_string(),
+                format!("{} ms", o.duration.as_millis()),
+                shorten(
+                    o.summary
+                        .as_deref()
+                        .or(o.error_message.as_deref())
+                        .unwrap_or(""),
+                    60,
+                ),
+            ]
+        })
+        .collect();
+    render(
+        &[
+            "run",
+            "connector",
+            "job",
+            "status",
+            "rows",
+            "took",
+            "summary",
+        ],
+        &rows,
+    )
+}
+
+/// One line per run-log row.
+pub fn runs(runs: &[RunRecord]) -> String {
+    let rows: Vec<Vec<String>> = runs
+        .iter()
+        .map(|r| {
+            let took = r
+                .finished_at
+                .map(|f| format!("{} ms", (f - r.started_at).num_milliseconds()))
+                .unwrap_or_default();
+            vec![
+                r.id.to_string(),
+                r.connector.clone(),
+                r.job.clone(),
+                r.trigger.clone(),
+                r.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                took,
+                r.status.clone(),
+                r.rows_written.to_string(),
+                shorten(
+                    r.summary
+                        .as_deref()
+                        .or(r.error_message.as_deref())
+                        .unwrap_or(""),
+                    50,
+                ),
+            ]
+        })
+        .collect();
+    render(
+        &[
+            "run",
+            "connector",
+            "job",
+            "trigger",
+            "started (utc)",
+            "took",
+            "status",
+            "rows",
+            "summary",
+        ],
+        &rows,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn columns_pad_to_the_widest_cell() {
+        let out = super::render(&["a", "bb"], &[vec!["xxx".into(), "y".into()]]);
+        assert_eq!(out, "a    bb\n---  --\nxxx  y\n");
+    }
+}

@@ -1,0 +1,12 @@
+//! connector-host: a WebAssembly plugin host for data connectors. It loads connector plugins
+//! (WASM components speaking the `connector` WIT world), grants each only what its manifest
+//! entry lists, runs them with deadlines and memory caps, and records every run.
+
+pub mod capabilities;
+pub mod cli;
+pub mod limits;
+pub mod manifest;
+pub mod runner;
+pub mod runtime;
+pub mod store;
+pub mod suggest;

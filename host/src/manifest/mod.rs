@@ -1,0 +1,357 @@
+//! The manifest (`connectors.toml`): reading it, checking every key, and resolving it into a
+//! typed [`Manifest`] plus the [`Secrets`] its auth profiles name.
+//!
+//! Loading happens in three steps, so that an operator sees every problem in one go:
+//! serde reads the TOML into raw shapes that tolerate wrong values (`raw.rs`); the validator
+//! turns them into the checked types below, collecting all problems with their key paths
+//! (`validate.rs`, `connector.rs`, `auth.rs`, with the unit parsers in `units.rs`); secret
+//! names are looked up in the environment and an optional `.env` (`secrets.rs`). After this
+//! module, no code parses a manifest string again, and no error or `Debug` output carries a
+//! secret value.
+//!
+//! ```text
+//! let env = ProcessEnv::new(path.parent().unwrap_or(Path::new(".")));  // process + .env
+//! let (manifest, secrets) = Manifest::load(path, &env)?;
+//! ```
+
+mod auth;
+mod connector;
+mod raw;
+mod secrets;
+mod units;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod ui_tests;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io;
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+pub use secrets::{Env, ProcessEnv, Secrets};
+
+/// The manifest file name used when none is given.
+pub const DEFAULT_MANIFEST: &str = "connectors.toml";
+
+/// The host's own tables, which no connector may be granted.
+pub const HOST_TABLES: &[&str] = &[
+    "runs",
+    "connector_state",
+    "queue_jobs",
+    "schedule_fires",
+    "_sqlx_migrations",
+];
+
+/// A checked manifest: every value parsed, every path resolved, every reference valid.
+///
+/// `Debug` hides the password of `database_url`.
+#[derive(Clone, PartialEq)]
+pub struct Manifest {
+    /// The manifest file as given.
+    pub path: PathBuf,
+    /// The absolute directory of the manifest; relative paths in it resolve against this.
+    pub base_dir: PathBuf,
+    /// `DATABASE_URL` if set, else `[database].url`, else `sqlite://connectors.db`; a relative
+    /// SQLite path is made absolute against `base_dir` (`sqlite:///abs/dir/connectors.db`).
+    pub database_url: String,
+    /// `[runtime]`.
+    pub runtime: RuntimeConfig,
+    /// `[rate_limits]`: named request pools that connectors share by name.
+    pub rate_limits: BTreeMap<String, RateLimit>,
+    /// `[connectors.NAME]`, by name.
+    pub connectors: BTreeMap<String, ConnectorConfig>,
+}
+
+/// `[runtime]`: how the WebAssembly engine is run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeConfig {
+    /// Where compiled plugins are cached; key `cache_dir`, default `base_dir/.connector-cache`.
+    pub cache_dir: PathBuf,
+    /// Whether to use the pooling instance allocator; key `pooling`, default `true`.
+    pub pooling: bool,
+    /// The most instances alive at once; key `max_instances`, default 100, 1 to 10000.
+    pub max_instances: u32,
+}
+
+/// One named rate-limit pool: at most `requests` per `per`, and optionally at most
+/// `max_concurrency` requests in flight.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimit {
+    /// The pool's name, the key in `[rate_limits]`.
+    pub name: String,
+    /// Requests allowed in any window of length `per` (at least 1).
+    pub requests: u32,
+    /// The window: one second, minute or hour.
+    pub per: Duration,
+    /// The most requests in flight at once, if limited (at least 1).
+    pub max_concurrency: Option<u32>,
+}
+
+/// One connector: its plugin and everything it is granted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectorConfig {
+    /// The connector's name, the key in `[connectors]`.
+    pub name: String,
+    /// The `.wasm` component, resolved against `base_dir`; it existed at load time.
+    pub plugin: PathBuf,
+    /// Database tables the connector may use: identifiers, no duplicates, no host table.
+    pub tables: Vec<String>,
+    /// Non-secret settings handed to the plugin; TOML date-times become RFC 3339 strings.
+    pub settings: serde_json::Map<String, serde_json::Value>,
+    /// The deadline of one run; key `timeout`, default 15m, 1s to 24h.
+    pub timeout: Duration,
+    /// The plugin's memory cap in bytes; key `memory`, default 256MiB, 1MiB to 4GiB.
+    pub memory_limit: u64,
+    /// Outbound HTTP grants.
+    pub http: HttpConfig,
+    /// Named auth profiles the plugin may ask `http.send` to apply.
+    pub auth: BTreeMap<String, AuthProfile>,
+}
+
+/// `[connectors.NAME.http]`: where the plugin may send requests, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// The only origins the plugin may reach (deny by default).
+    pub allow: Vec<Origin>,
+    /// The `[rate_limits]` pool every request passes through, if any.
+    pub rate_limit: Option<String>,
+    /// The timeout of one request; key `timeout`, default 30s, 1ms to 10m.
+    pub timeout: Duration,
+    /// The largest response body accepted; key `max_response`, default 10MiB, 1KiB to 1GiB.
+    pub max_response_bytes: u64,
+}
+
+/// An HTTP origin: scheme, lowercase host and port, as in `https://public-api2.ploomes.com`.
+///
+/// An IPv6 host keeps its brackets (`[::1]`), as URL parsers report it. `Display` writes the
+/// origin back, leaving out the scheme's default port.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Origin {
+    /// `http` or `https`.
+    pub scheme: String,
+    /// The host name or IP address, lowercase.
+    pub host: String,
+    /// The explicit port, or 80/443 for http/https.
+    pub port: u16,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let default = matches!(
+            (self.scheme.as_str(), self.port),
+            ("http", 80) | ("https", 443)
+        );
+        write!(f, "{}://{}", self.scheme, self.host)?;
+        if !default {
+            write!(f, ":{}", self.port)?;
+        }
+        Ok(())
+    }
+}
+
+/// How the host authenticates requests made under one named profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthProfile {
+    /// Headers whose values are templates around one secret:
+    /// `{ header = "User-Key", secret = "PLOOMES_API_KEY" }`,
+    /// `{ header = "Authorization", value = "Bearer {secret}", secret = "X" }` or
+    /// `{ headers = { "User-Key" = "{secret}" }, secret = "X" }`.
+    Headers {
+        /// Header names and their value templates, in the manifest's (sorted) order.
+        headers: Vec<(String, SecretTemplate)>,
+    },
+    /// HTTP Basic auth plus constant headers:
+    /// `{ basic = { username = "C7_USER", password = "C7_PASS" }, headers = { tenant = "acme" } }`.
+    Basic {
+        /// The variable holding the user name (it contains no `:`).
+        username: SecretRef,
+        /// The variable holding the password.
+        password: SecretRef,
+        /// Constant headers sent along, never `Authorization`.
+        headers: Vec<(String, String)>,
+    },
+    /// An OAuth2 refresh-token flow; the host trades the refresh token for access tokens:
+    /// `{ oauth2 = { client_id = "ID", client_secret = "SECRET", refresh_token = "TOKEN", data_center = "eu" } }`
+    OAuth2 {
+        /// The token endpoint: `token_url`, or Zoho's for `data_center`.
+        token_url: String,
+        /// The variable holding the client id.
+        client_id: SecretRef,
+        /// The variable holding the client secret.
+        client_secret: SecretRef,
+        /// The variable holding the refresh token.
+        refresh_token: SecretRef,
+        /// The Zoho data centre (`us`, `eu`, `in`, `au`, `cn`, `jp`, `ca`), if one was named.
+        data_center: Option<String>,
+        /// How long to wait before refreshing again after the token endpoint said "too many
+        /// requests"; key `cooldown`, default 5m, 1s to 24h.
+        cooldown: Duration,
+    },
+}
+
+/// A header value template such as `Bearer {secret}` and the secret that fills it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretTemplate {
+    /// The text, containing `{secret}` exactly once.
+    pub template: String,
+    /// The secret that replaces `{secret}`.
+    pub secret: SecretRef,
+}
+
+/// A reference to a secret: the name of the environment variable that holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SecretRef {
+    /// The variable name, upper case letters, digits and `_` (`PLOOMES_API_KEY`).
+    pub env: String,
+}
+
+/// Why a manifest could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// The manifest (or its `.env`) could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file that could not be read.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// The manifest was read but has problems; all of them are listed.
+    #[error("{}", invalid_message(path, problems))]
+    Invalid {
+        /// The manifest file.
+        path: PathBuf,
+        /// One line per problem, each naming its key path.
+        problems: Vec<String>,
+    },
+}
+
+fn invalid_message(path: &Path, problems: &[String]) -> String {
+    let plural = if problems.len() == 1 { "" } else { "s" };
+    let mut text = format!(
+        "manifest {} has {} problem{plural}:",
+        path.display(),
+        problems.len()
+    );
+    for problem in problems {
+        text.push_str("\n  - ");
+        text.push_str(problem);
+    }
+    text
+}
+
+impl Manifest {
+    /// Reads the manifest at `path`, parses and checks it, and resolves its secrets from `env`
+    /// (whose own [`Env::problems`] are reported first).
+    pub fn load(path: &Path, env: &dyn Env) -> Result<(Manifest, Secrets), ManifestError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Manifest::parse(&text, path, env)
+    }
+
+    /// Parses and checks manifest `text` as if read from `path` (which sets `base_dir`), and
+    /// resolves its secrets from `env`. Plugin files are looked up on disk.
+    pub fn parse(
+        text: &str,
+        path: &Path,
+        env: &dyn Env,
+    ) -> Result<(Manifest, Secrets), ManifestError> {
+        let mut problems = env.problems();
+        let checked = match toml::from_str::<toml::Table>(text) {
+            Ok(document) => {
+                let raw = raw::Field::from_value(toml::Value::Table(document));
+                validate::check(raw, path, base_dir_of(path), env)
+            }
+            Err(error) => Err(vec![syntax_problem(text, &error)]),
+        };
+        match checked {
+            Ok(loaded) if problems.is_empty() => return Ok(loaded),
+            Ok(_) => {}
+            Err(more) => problems.extend(more),
+        }
+        Err(ManifestError::Invalid {
+            path: path.to_path_buf(),
+            problems,
+        })
+    }
+}
+
+/// The absolute directory of the manifest at `path`, without `.` components.
+fn base_dir_of(path: &Path) -> PathBuf {
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let absolute = std::path::absolute(parent).unwrap_or_else(|_| parent.to_path_buf());
+    clean(&absolute)
+}
+
+/// Drops `.` components, so that `./plugins/x.wasm` resolves to `/dir/plugins/x.wasm`.
+fn clean(path: &Path) -> PathBuf {
+    path.components()
+        .filter(|c| *c != Component::CurDir)
+        .collect()
+}
+
+/// A TOML syntax error as one problem, with line and column but without quoting the line
+/// (which may hold a secret someone pasted).
+fn syntax_problem(text: &str, error: &toml::de::Error) -> String {
+    let message = error.message().trim().replace('\n', "; ");
+    let Some(span) = error.span() else {
+        return format!("invalid TOML: {message}");
+    };
+    let before = text.get(..span.start).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    // A duplicate key's span is the key itself, which is safe and useful to show.
+    let key = text
+        .get(span.clone())
+        .filter(|k| message == "duplicate key" && k.len() <= 64);
+    let key = key.map_or(String::new(), |k| format!(" \"{}\"", k.trim()));
+    format!("invalid TOML at line {line}, column {column}: {message}{key}")
+}
+
+impl fmt::Debug for Manifest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Manifest")
+            .field("path", &self.path)
+            .field("base_dir", &self.base_dir)
+            .field("database_url", &redact_password(&self.database_url))
+            .field("runtime", &self.runtime)
+            .field("rate_limits", &self.rate_limits)
+            .field("connectors", &self.connectors)
+            .finish()
+    }
+}
+
+/// The URL with the password of its user info, and any `password=` parameter, replaced.
+fn redact_password(url: &str) -> String {
+    let mut out = url.to_string();
+    if let Some(start) = url.find("://").map(|i| i + 3) {
+        let authority_end = url[start..]
+            .find(['/', '?'])
+            .map_or(url.len(), |i| start + i);
+        if let Some(at) = url[start..authority_end].rfind('@').map(|i| start + i) {
+            if let Some(colon) = url[start..at].find(':').map(|i| start + i) {
+                out = format!("{}:***{}", &url[..colon], &url[at..]);
+            }
+        }
+    }
+    if let Some((head, query)) = out.split_once('?') {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|p| match p.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                _ => p.to_string(),
+            })
+            .collect();
+        out = format!("{head}?{}", params.join("&"));
+    }
+    out
+}

@@ -1,0 +1,349 @@
+//! The wasmtime side: one `Engine` (pooling allocator, epoch interruption), the `Linker` with
+//! WASI (no filesystem, environment, arguments or sockets) and our capabilities, plugin loading
+//! through an on-disk compile cache, and one sandboxed call with a deadline and a memory cap.
+
+pub mod bindings;
+mod cache;
+
+use crate::capabilities::{
+    config::ConfigCap, db::DbCap, http::HttpCap, log::LogCap, queue::QueueCap, stdio::StdioSink,
+};
+use anyhow::{Context, Result};
+use bindings::connector::host as wit;
+use bindings::{Connector, ConnectorPre};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+pub use cache::CacheOutcome;
+
+/// How often the epoch ticks; a runaway guest overshoots its deadline by at most about this.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Settings of the engine, from the manifest's `[runtime]` table.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Use the pooling instance allocator (faster instantiation, reserves address space).
+    pub pooling: bool,
+    /// Instances that may exist at once with the pooling allocator.
+    pub max_instances: u32,
+    /// Largest memory any plugin may be granted, in bytes (a pool slot's size).
+    pub max_memory_bytes: u64,
+    /// Where compiled plugins are cached.
+    pub cache_dir: PathBuf,
+}
+
+/// The shared engine and linker; cheap to share behind an `Arc`.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<RunData>,
+    cache_dir: PathBuf,
+}
+
+/// A compiled, linked plugin ready to instantiate.
+pub struct Plugin {
+    pre: ConnectorPre<RunData>,
+    /// The `.wasm` file it came from.
+    pub path: PathBuf,
+    /// Whether loading it hit the compile cache.
+    pub cache: CacheOutcome,
+}
+
+/// Everything one run's `Store` holds: WASI's context and one field per capability.
+pub struct RunData {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: MemoryLimiter,
+    /// Logging.
+    pub log: LogCap,
+    /// Settings.
+    pub config: ConfigCap,
+    /// SQL and state.
+    pub db: DbCap,
+    /// Outbound HTTP.
+    pub http: HttpCap,
+    /// The job queue.
+    pub queue: QueueCap,
+    stdout: StdioSink,
+    stderr: StdioSink,
+}
+
+impl RunData {
+    /// Store data for one run: WASI with nothing but clocks, random and captured stdio.
+    pub fn new(
+        log: LogCap,
+        config: ConfigCap,
+        db: DbCap,
+        memory_limit: u64,
+        stdio: (StdioSink, StdioSink),
+    ) -> Self {
+        let (stdout, stderr) = stdio;
+        let wasi = WasiCtx::builder()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        RunData {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter::new(memory_limit),
+            log,
+            config,
+            db,
+            http: HttpCap::default(),
+            queue: QueueCap,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Emits unterminated output lines and returns the last stderr line (a panic message).
+    pub fn finish_stdio(&self) -> Option<String> {
+        self.stdout.flush_pending();
+        self.stderr.flush_pending();
+        self.stderr.stderr_last_line()
+    }
+
+    /// Whether the plugin tried to grow memory past its cap.
+    pub fn hit_memory_limit(&self) -> bool {
+        self.limiter.hit
+    }
+}
+
+impl WasiView for RunData {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Caps linear memory per run and remembers that the cap was hit, so the run is recorded as
+/// `out-of-memory` rather than a generic trap.
+struct MemoryLimiter {
+    max: u64,
+    hit: bool,
+}
+
+impl MemoryLimiter {
+    fn new(max: u64) -> Self {
+        MemoryLimiter { max, hit: false }
+    }
+}
+
+impl wasmtime::ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired as u64 > self.max {
+            self.hit = true;
+            return Err(wasmtime::format_err!(
+                "memory limit of {} bytes exceeded",
+                self.max
+            ));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+/// How a call into a plugin ended, before it is mapped to a run status.
+pub enum CallOutcome<T> {
+    /// The export returned.
+    Returned(T),
+    /// The guest trapped; the message is for the run record.
+    Trapped(String),
+    /// The deadline passed (in guest code or inside a host call).
+    Timeout,
+    /// The guest grew memory past its cap.
+    OutOfMemory,
+}
+
+impl Runtime {
+    /// Builds the engine and linker.
+    pub fn new(opts: &EngineOptions) -> Result<Runtime> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        config.wasm_component_model(true);
+        if opts.pooling {
+            let mut pool = PoolingAllocationConfig::default();
+            pool.total_component_instances(opts.max_instances)
+                .total_core_instances(opts.max_instances.saturating_mul(4))
+                .total_memories(opts.max_instances.saturating_mul(2))
+                .total_tables(opts.max_instances.saturating_mul(4))
+                .total_stacks(opts.max_instances)
+                .max_memory_size(opts.max_memory_bytes as usize)
+                // Keep a little of each memory resident between instances: resetting it is
+                // cheaper than faulting it in again on the next run.
+                .linear_memory_keep_resident(64 * 1024);
+            config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        }
+        let engine = Engine::new(&config)
+            .map_err(anyhow::Error::from)
+            .context("cannot create the wasm engine")?;
+        spawn_epoch_ticker(&engine);
+
+        let mut linker: Linker<RunData> = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
+        wit::log::add_to_linker::<_, HasSelf<LogCap>>(&mut linker, |d| &mut d.log)?;
+        wit::config::add_to_linker::<_, HasSelf<ConfigCap>>(&mut linker, |d| &mut d.config)?;
+        wit::db::add_to_linker::<_, HasSelf<DbCap>>(&mut linker, |d| &mut d.db)?;
+        wit::state::add_to_linker::<_, HasSelf<DbCap>>(&mut linker, |d| &mut d.db)?;
+        wit::http::add_to_linker::<_, HasSelf<HttpCap>>(&mut linker, |d| &mut d.http)?;
+        wit::queue::add_to_linker::<_, HasSelf<QueueCap>>(&mut linker, |d| &mut d.queue)?;
+
+        Ok(Runtime {
+            engine,
+            linker,
+            cache_dir: opts.cache_dir.clone(),
+        })
+    }
+
+    /// The engine (for benchmarks and tests).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Loads a plugin, compiling it only when the cache has no artifact for these exact bytes
+    /// and this engine configuration.
+    pub fn load(&self, path: &Path) -> Result<Plugin> {
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("cannot read plugin {}", path.display()))?;
+        let (component, cache) = cache::load(&self.engine, &self.cache_dir, &bytes)
+            .with_context(|| format!("cannot compile plugin {}", path.display()))?;
+        self.link(component, path, cache)
+    }
+
+    /// Compiles a plugin from bytes without the cache (benchmarks).
+    pub fn load_uncached(&self, path: &Path) -> Result<Plugin> {
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("cannot read plugin {}", path.display()))?;
+        let component = Component::from_binary(&self.engine, &bytes)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("cannot compile plugin {}", path.display()))?;
+        self.link(component, path, CacheOutcome::Disabled)
+    }
+
+    fn link(&self, component: Component, path: &Path, cache: CacheOutcome) -> Result<Plugin> {
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(anyhow::Error::from)
+            .with_context(|| {
+                format!(
+                    "plugin {} does not fit the connector world (was it built against this host's wit/?)",
+                    path.display()
+                )
+            })?;
+        let pre = ConnectorPre::new(pre)
+            .map_err(anyhow::Error::from)
+            .with_context(|| {
+                format!(
+                    "plugin {} does not export the connector world",
+                    path.display()
+                )
+            })?;
+        Ok(Plugin {
+            pre,
+            path: path.to_owned(),
+            cache,
+        })
+    }
+
+    /// Instantiates `plugin` in a fresh store and calls `f` on it, bounded by `timeout` (host
+    /// calls included) and the memory cap in `data`. Returns the store data for commit and
+    /// counters, and how the call ended.
+    pub async fn call<T, F>(
+        &self,
+        plugin: &Plugin,
+        data: RunData,
+        timeout: Duration,
+        f: F,
+    ) -> (RunData, CallOutcome<T>)
+    where
+        F: for<'a> FnOnce(
+            &'a Connector,
+            &'a mut Store<RunData>,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = wasmtime::Result<T>> + Send + 'a>,
+        >,
+        T: Send,
+    {
+        let mut store = Store::new(&self.engine, data);
+        store.limiter(|d| &mut d.limiter);
+        let ticks = (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+
+        let started = Instant::now();
+        // The epoch deadline stops guest code; this timeout stops the whole call, including a
+        // guest parked inside a slow host call, which epochs cannot reach. Dropping the future
+        // drops the instance and, with it, everything the run held.
+        let outer = timeout + EPOCH_TICK * 2;
+        let result = tokio::time::timeout(outer, async {
+            let instance = plugin.pre.instantiate_async(&mut store).await?;
+            f(&instance, &mut store).await
+        })
+        .await;
+        let data = store.into_data();
+        let outcome = match result {
+            Err(_elapsed) => CallOutcome::Timeout,
+            Ok(Ok(value)) => CallOutcome::Returned(value),
+            Ok(Err(err)) => {
+                if data.hit_memory_limit() {
+                    CallOutcome::OutOfMemory
+                } else if matches!(err.downcast_ref::<Trap>(), Some(Trap::Interrupt))
+                    || started.elapsed() >= timeout
+                {
+                    CallOutcome::Timeout
+                } else {
+                    CallOutcome::Trapped(trap_message(&err))
+                }
+            }
+        };
+        (data, outcome)
+    }
+}
+
+/// The trap's own description without the wasm backtrace (which the debug log keeps).
+fn trap_message(err: &wasmtime::Error) -> String {
+    tracing::debug!(error = ?err, "plugin trapped");
+    match err.downcast_ref::<Trap>() {
+        Some(trap) => format!("wasm trap: {trap}"),
+        None => {
+            let text = format!("{err}");
+            text.lines().next().unwrap_or("trap").to_owned()
+        }
+    }
+}
+
+/// Ticks the engine's epoch until the engine is dropped.
+fn spawn_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("epoch-ticker".into())
+        .spawn(move || loop {
+            std::thread::sleep(EPOCH_TICK);
+            match weak.upgrade() {
+                Some(engine) => engine.increment_epoch(),
+                None => return,
+            }
+        })
+        .expect("cannot spawn the epoch ticker thread");
+}

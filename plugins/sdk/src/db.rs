@@ -1,0 +1,98 @@
+//! SQL on the tables the manifest grants, inside the run's transaction. Parameters are bound as
+//! `$1`, `$2`, … and never spliced into the SQL.
+
+use crate::bindings::connector::host::db as raw;
+use crate::Error;
+
+pub use raw::{Rows, Value};
+
+/// One row of values, in column order.
+pub type Row = Vec<Value>;
+
+/// Runs one statement and returns its rows.
+pub fn query(sql: &str, params: &[Value]) -> Result<Rows, Error> {
+    raw::query(sql, params)
+}
+
+/// Runs one statement and returns the number of rows it affected.
+pub fn execute(sql: &str, params: &[Value]) -> Result<u64, Error> {
+    raw::execute(sql, params)
+}
+
+/// Inserts or updates `rows` (values in `columns` order) keyed on `key`; the host batches them.
+/// Returns the number of rows written.
+pub fn upsert(table: &str, columns: &[&str], key: &[&str], rows: &[Row]) -> Result<u64, Error> {
+    let columns: Vec<String> = columns.iter().map(|c| (*c).to_owned()).collect();
+    let key: Vec<String> = key.iter().map(|c| (*c).to_owned()).collect();
+    raw::upsert(table, &columns, &key, rows)
+}
+
+impl Rows {
+    /// The index of column `name`, if the result has it.
+    pub fn column(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c == name)
+    }
+}
+
+impl Value {
+    /// The value as an integer, if it is one.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::Integer(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// The value as text (text, JSON and timestamps are all text), if it is one.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Text(s) | Value::Json(s) | Value::Timestamp(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The value as a float (integers widen), if it is a number.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Real(f) => Some(*f),
+            Value::Integer(i) => Some(*i as f64),
+            _ => None,
+        }
+    }
+
+    /// Whether the value is SQL NULL.
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Integer(v)
+    }
+}
+impl From<f64> for Value {
+    fn from(v: f64) -> Self {
+        Value::Real(v)
+    }
+}
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Value::Boolean(v)
+    }
+}
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Text(v.to_owned())
+    }
+}
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Text(v)
+    }
+}
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map(Into::into).unwrap_or(Value::Null)
+    }
+}

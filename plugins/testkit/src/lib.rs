@@ -1,0 +1,156 @@
+//! A test-only connector whose jobs misbehave on purpose (trap, loop, allocate, stall in a host
+//! call) or exercise one capability each, so the host's tests drive a real wasm component.
+
+use connector_sdk::db::{self, Value};
+use connector_sdk::{config, log, state, Connector, Error, Info, RunContext, RunSummary};
+
+struct Testkit;
+
+impl Connector for Testkit {
+    fn describe() -> Info {
+        Info::new(
+            "testkit",
+            env!("CARGO_PKG_VERSION"),
+            "misbehaves on purpose for tests",
+        )
+        .setting("rows", "rows written per sync run")
+        .setting("label", "text written into each row")
+        .table("kit_items")
+        .job("sync")
+        .job("trap")
+        .job("spin")
+        .job("oom")
+    }
+
+    fn run(ctx: RunContext) -> Result<RunSummary, Error> {
+        match ctx.job.as_str() {
+            "noop" => Ok(RunSummary::new("noop")),
+            "sync" => sync(),
+            "trap" => panic!("testkit asked to trap"),
+            "spin" => spin(),
+            "oom" => oom(),
+            "slow-query" => slow_query(),
+            "checkpoint-then-trap" => checkpoint_then_trap(),
+            "denied-table" => denied_table(),
+            "http" => http(),
+            "big-log" => big_log(),
+            "stdout" => stdout(),
+            "fail" => Err(Error::upstream("testkit asked to fail")),
+            other => Err(Error::invalid(format!("unknown job {other}"))),
+        }
+    }
+}
+
+/// Writes `rows` rows after the cursor, moves the cursor, and reads them back.
+fn sync() -> Result<RunSummary, Error> {
+    let rows: i64 = config::get_or("rows", 3)?;
+    let label: String = config::get_or("label", "item".to_owned())?;
+    let start: i64 = state::get_json("cursor")?.unwrap_or(0);
+    for n in start..start + rows {
+        db::execute(
+            "INSERT INTO kit_items (id, n, label) VALUES ($1, $2, $3)",
+            &[
+                Value::Text(format!("{label}-{n}")),
+                n.into(),
+                label.as_str().into(),
+            ],
+        )?;
+    }
+    state::set_json("cursor", &(start + rows))?;
+    let total = db::query("SELECT count(*) AS c FROM kit_items", &[])?;
+    let total = total
+        .rows
+        .first()
+        .and_then(|r| r.first())
+        .and_then(Value::as_i64)
+        .unwrap_or(-1);
+    log::info(
+        "sync done",
+        &[
+            ("rows", &rows.to_string()),
+            ("cursor", &(start + rows).to_string()),
+        ],
+    );
+    Ok(RunSummary::new(format!("wrote {rows} rows"))
+        .counter("rows_written", rows as u64)
+        .counter("total", total as u64))
+}
+
+#[allow(clippy::empty_loop)]
+fn spin() -> Result<RunSummary, Error> {
+    let mut x: u64 = 0;
+    loop {
+        x = std::hint::black_box(x.wrapping_add(1));
+    }
+}
+
+fn oom() -> Result<RunSummary, Error> {
+    let mut hoard: Vec<Vec<u8>> = Vec::new();
+    loop {
+        let mut chunk = vec![0u8; 1 << 20];
+        chunk[0] = 1;
+        hoard.push(std::hint::black_box(chunk));
+    }
+}
+
+/// Stalls inside a host call: a query that counts to a large number.
+fn slow_query() -> Result<RunSummary, Error> {
+    db::query(
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000000) \
+         SELECT count(*) FROM c",
+        &[],
+    )?;
+    Ok(RunSummary::new("the slow query finished"))
+}
+
+fn checkpoint_then_trap() -> Result<RunSummary, Error> {
+    db::execute(
+        "INSERT INTO kit_items (id, n, label) VALUES ('kept', 1, 'kept')",
+        &[],
+    )?;
+    state::set("phase", "checkpointed")?;
+    state::checkpoint()?;
+    db::execute(
+        "INSERT INTO kit_items (id, n, label) VALUES ('lost', 2, 'lost')",
+        &[],
+    )?;
+    state::set("phase", "after-checkpoint")?;
+    panic!("trap after the checkpoint")
+}
+
+/// Tries a table the manifest does not grant; succeeds only if the host refuses it.
+fn denied_table() -> Result<RunSummary, Error> {
+    match db::query("SELECT * FROM runs", &[]) {
+        Err(Error::Denied(msg)) => Ok(RunSummary::new(format!("denied: {msg}"))),
+        Err(e) => Err(Error::invalid(format!("expected denied, got {e:?}"))),
+        Ok(_) => Err(Error::invalid("the host let a plugin read the runs table")),
+    }
+}
+
+/// Tries outbound HTTP; reports what the host answered.
+fn http() -> Result<RunSummary, Error> {
+    let answer = connector_sdk::http::Request::get("http://127.0.0.1:9/").send();
+    match answer {
+        Ok(r) => Ok(RunSummary::new(format!("status {}", r.status))),
+        Err(e) => Err(e),
+    }
+}
+
+/// Sends a log message past the host's cap; succeeds if the host survives it.
+fn big_log() -> Result<RunSummary, Error> {
+    let huge = "x".repeat(1 << 20);
+    log::info(&huge, &[("k", "v")]);
+    match state::set("k", &huge) {
+        Err(Error::TooLarge) => Ok(RunSummary::new("state value refused as too large")),
+        Err(e) => Err(Error::invalid(format!("expected too-large, got {e:?}"))),
+        Ok(()) => Err(Error::invalid("the host stored a 1 MiB state value")),
+    }
+}
+
+fn stdout() -> Result<RunSummary, Error> {
+    println!("hello from stdout");
+    eprintln!("hello from stderr");
+    Ok(RunSummary::new("printed"))
+}
+
+connector_sdk::export_connector!(Testkit);

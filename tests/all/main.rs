@@ -1,0 +1,9 @@
+//! Integration tests, one binary: every test drives real wasm components through a real host on
+//! real databases (SQLite always, PostgreSQL when `TEST_POSTGRES_URL` is set).
+
+// Runs, the run log, state cursors and grants on both backends.
+mod runs;
+// Plugins that trap, spin, stall in host calls, or allocate past their cap.
+mod sandbox;
+// The on-disk compile cache and plugin loading.
+mod loading;

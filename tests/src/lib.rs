@@ -1,0 +1,12 @@
+//! Test support shared by the integration tests: where the built plugins are, fresh databases
+//! on each backend, and a host started from a manifest written for the test.
+
+pub mod db;
+pub mod host;
+
+use std::path::PathBuf;
+
+/// The `.wasm` file of plugin crate `name`, built by this crate's build script.
+pub fn plugin(name: &str) -> PathBuf {
+    PathBuf::from(env!("PLUGINS_WASM_DIR")).join(format!("{name}.wasm"))
+}
