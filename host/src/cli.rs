@@ -71,12 +71,23 @@ pub enum Command {
 }
 
 /// An error with the exit code it deserves.
+#[derive(Debug)]
 pub struct Failure {
     code: u8,
     error: anyhow::Error,
 }
 
 impl Failure {
+    /// The exit code: 1 the job failed, 2 bad input or configuration.
+    pub fn code(&self) -> u8 {
+        self.code
+    }
+
+    /// The message `main` prints.
+    pub fn message(&self) -> String {
+        render_error(&self.error)
+    }
+
     fn bad_input(error: impl Into<anyhow::Error>) -> Self {
         Failure {
             code: 2,
@@ -119,11 +130,11 @@ pub fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(dispatch(&cli)) {
+    match runtime.block_on(execute(&cli)) {
         Ok(code) => ExitCode::from(code),
-        Err(Failure { code, error }) => {
-            eprintln!("error: {}", render_error(&error));
-            ExitCode::from(code)
+        Err(failure) => {
+            eprintln!("error: {}", failure.message());
+            ExitCode::from(failure.code)
         }
     }
 }
@@ -159,7 +170,8 @@ pub fn load_manifest(path: &Path) -> Result<(Manifest, Secrets), Failure> {
     Manifest::load(path, &env).map_err(Failure::bad_input)
 }
 
-async fn dispatch(cli: &Cli) -> Result<u8, Failure> {
+/// Runs a parsed command line; `Ok` holds the exit code (0 or 1), `Err` an error to print.
+pub async fn execute(cli: &Cli) -> Result<u8, Failure> {
     match &cli.command {
         Command::Validate => validate(&cli.manifest).await,
         Command::Run {

@@ -7,3 +7,5 @@ mod runs;
 mod sandbox;
 // The on-disk compile cache and plugin loading.
 mod loading;
+// The command line: exit codes and messages.
+mod cli;

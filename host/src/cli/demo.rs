@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 
 /// The repository's plugin workspace, as seen from this crate at build time.
 fn plugins_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins")
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins");
+    dir.canonicalize().unwrap_or(dir)
 }
 
 fn manifest_text(wasm_dir: &Path) -> String {

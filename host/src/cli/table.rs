@@ -44,7 +44,11 @@ pub fn outcomes(outcomes: &[RunOutcome]) -> String {
                 o.run_id.to_string(),
                 o.connector.clone(),
                 o.job.clone(),
-                o.status.as_str().to_owned(),
+                if o.dry_run {
+                    format!("{} (dry run)", o.status.as_str())
+                } else {
+                    o.status.as_str().to_owned()
+                },
                 o.rows_written.to_string(),
                 format!("{} ms", o.duration.as_millis()),
                 shorten(

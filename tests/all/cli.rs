@@ -1,0 +1,83 @@
+use clap::Parser;
+use connector_host::cli::{execute, Cli};
+use connector_tests::db::TestDb;
+use connector_tests::host::manifest;
+
+const KIT: &str = r#"
+[connectors.kit]
+plugin = {plugin:testkit}
+tables = ["kit_items"]
+timeout = "5s"
+"#;
+
+/// Runs `connector-host ARGS` in-process against a manifest holding `connectors`; returns the
+/// exit code and, for failures, the message `main` would print.
+async fn cli(db: &TestDb, connectors: &str, args: &[&str]) -> (u8, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("connectors.toml");
+    std::fs::write(&path, manifest(db, connectors)).unwrap();
+    let mut argv = vec!["connector-host", "--manifest", path.to_str().unwrap()];
+    argv.extend_from_slice(args);
+    let cli = Cli::try_parse_from(argv).unwrap();
+    match execute(&cli).await {
+        Ok(code) => (code, String::new()),
+        Err(failure) => (failure.code(), failure.message()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_codes_follow_the_convention() {
+    let db = TestDb::sqlite().unwrap();
+    assert_eq!(cli(&db, KIT, &["validate"]).await.0, 0);
+    assert_eq!(cli(&db, KIT, &["run", "kit", "--job", "noop"]).await.0, 0);
+    assert_eq!(
+        cli(&db, KIT, &["run", "kit", "--job", "trap"]).await.0,
+        1,
+        "a failed job"
+    );
+    assert_eq!(
+        cli(&db, KIT, &["run", "kit", "--job", "sync", "--dry-run"])
+            .await
+            .0,
+        0
+    );
+    assert_eq!(cli(&db, KIT, &["runs"]).await.0, 0);
+    assert_eq!(cli(&db, KIT, &["migrate"]).await.0, 0);
+
+    let (code, message) = cli(&db, KIT, &["run", "kti"]).await;
+    assert_eq!(
+        (code, message.as_str()),
+        (
+            2,
+            "no connector named \"kti\" in the manifest; did you mean \"kit\"?"
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_manifest_is_bad_input_with_every_problem_named() {
+    let db = TestDb::sqlite().unwrap();
+    let bad = format!("{KIT}timeout_typo = 1\n[connectors.other]\nplugin = \"missing.wasm\"\n");
+    let (code, message) = cli(&db, &bad, &["validate"]).await;
+    assert_eq!(code, 2);
+    assert!(message.contains("2 problems"), "{message}");
+    assert!(message.contains("timeout_typo"), "{message}");
+    assert!(
+        message.contains("connectors.other.plugin: file missing.wasm not found"),
+        "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validate_refuses_a_plugin_that_uses_tables_it_was_not_granted() {
+    let db = TestDb::sqlite().unwrap();
+    let ungranted = KIT.replace("tables = [\"kit_items\"]", "tables = [\"sample_events\"]");
+    let (code, message) = cli(&db, &ungranted, &["validate"]).await;
+    assert_eq!(code, 2);
+    assert!(
+        message.contains(
+            "connectors.kit.tables: the plugin uses table \"kit_items\", which is not granted"
+        ),
+        "{message}"
+    );
+}
