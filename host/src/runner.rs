@@ -5,6 +5,7 @@
 use crate::capabilities::{
     config::ConfigCap,
     db::{DbCap, Grants},
+    http::{ConnectorHttp, HttpCap, HttpShared},
     log::{sanitize, LogCap},
     stdio::StdioSink,
 };
@@ -124,6 +125,7 @@ pub struct LoadedConnector {
     pub info: Info,
     grants: Arc<Grants>,
     settings: Arc<serde_json::Map<String, serde_json::Value>>,
+    http: Arc<ConnectorHttp>,
 }
 
 /// A host's working set.
@@ -134,6 +136,7 @@ pub struct Runner {
     /// The host database.
     pub store: Store,
     runtime: Runtime,
+    http: Arc<HttpShared>,
     connectors: BTreeMap<String, LoadedConnector>,
 }
 
@@ -171,11 +174,13 @@ impl Runner {
         let store = Store::connect(&manifest.database_url).await?;
         store.migrate().await?;
         let runtime = Runtime::new(&engine_options(&manifest))?;
+        let http = Arc::new(HttpShared::new(&manifest)?);
         let mut runner = Runner {
             manifest: Arc::new(manifest),
             secrets: Arc::new(secrets),
             store,
             runtime,
+            http,
             connectors: BTreeMap::new(),
         };
         let configs: Vec<ConnectorConfig> = runner.manifest.connectors.values().cloned().collect();
@@ -206,7 +211,12 @@ impl Runner {
             load_ms = started.elapsed().as_millis() as u64,
             "plugin loaded"
         );
+        let http = self
+            .http
+            .connector(&config, &self.secrets)
+            .with_context(|| format!("connector {}: auth profiles", config.name))?;
         Ok(LoadedConnector {
+            http: Arc::new(http),
             grants: Arc::new(Grants::new(&config.tables)),
             settings: Arc::new(config.settings.clone()),
             config,
@@ -225,6 +235,12 @@ impl Runner {
                 Arc::new(Grants::default()),
                 self.store.clone(),
                 Instant::now() + Duration::from_secs(10),
+            ),
+            HttpCap::new(
+                self.http.clone(),
+                Arc::new(ConnectorHttp::none()),
+                Instant::now() + Duration::from_secs(10),
+                true,
             ),
             config.memory_limit,
             StdioSink::pair(name, 0),
@@ -303,6 +319,7 @@ impl Runner {
             })
             .await?;
         let timeout = loaded.config.timeout;
+        let deadline = Instant::now() + timeout;
         let name: Arc<str> = Arc::from(connector);
         let data = RunData::new(
             LogCap::new(name.clone(), run_id),
@@ -311,7 +328,13 @@ impl Runner {
                 name.clone(),
                 loaded.grants.clone(),
                 self.store.clone(),
-                Instant::now() + timeout,
+                deadline,
+            ),
+            HttpCap::new(
+                self.http.clone(),
+                loaded.http.clone(),
+                deadline,
+                req.dry_run,
             ),
             loaded.config.memory_limit,
             StdioSink::pair(name, run_id),

@@ -9,3 +9,5 @@ mod sandbox;
 mod loading;
 // The command line: exit codes and messages.
 mod cli;
+// Outbound HTTP: allowlist, SSRF, rate limits, retries, auth profiles, redaction.
+mod http;

@@ -10,6 +10,7 @@
 use connector_host::capabilities::{
     config::ConfigCap,
     db::{DbCap, Grants},
+    http::{ConnectorHttp, HttpCap, HttpShared},
     log::LogCap,
     stdio::StdioSink,
 };
@@ -52,6 +53,8 @@ async fn instantiate_and_call(pooling: bool, store: &Store, iterations: usize) -
     let name: Arc<str> = Arc::from("bench");
     let settings = Arc::new(serde_json::Map::new());
     let grants = Arc::new(Grants::default());
+    let http = Arc::new(HttpShared::new(&empty_manifest()).unwrap());
+    let no_http = Arc::new(ConnectorHttp::none());
     let mut samples = Vec::with_capacity(iterations);
     for i in 0..iterations + 50 {
         let started = Instant::now();
@@ -63,6 +66,12 @@ async fn instantiate_and_call(pooling: bool, store: &Store, iterations: usize) -
                 grants.clone(),
                 store.clone(),
                 Instant::now() + Duration::from_secs(10),
+            ),
+            HttpCap::new(
+                http.clone(),
+                no_http.clone(),
+                Instant::now() + Duration::from_secs(10),
+                false,
             ),
             256 << 20,
             StdioSink::pair(name.clone(), 0),
@@ -82,6 +91,12 @@ async fn instantiate_and_call(pooling: bool, store: &Store, iterations: usize) -
         &format!("B1 instantiate+describe, pooling={pooling}"),
         samples,
     )
+}
+
+fn empty_manifest() -> Manifest {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("connectors.toml");
+    Manifest::parse("", &path, &FakeEnv::default()).unwrap().0
 }
 
 async fn start_to_first_run(db: &TestDb, dir: &std::path::Path) -> Duration {

@@ -2,7 +2,9 @@
 //! on each backend, and a host started from a manifest written for the test.
 
 pub mod db;
+pub mod fake;
 pub mod host;
+pub mod logs;
 
 use std::path::PathBuf;
 

@@ -179,6 +179,8 @@ impl Check<'_> {
             rate_limit,
             timeout,
             max_response,
+            retries,
+            max_wait,
         } = self
             .take(
                 raw,
@@ -235,11 +237,30 @@ impl Check<'_> {
         let limits = (1 << 10, 1 << 30);
         let max_response_bytes =
             self.size(max_response, &join(at, "max_response"), 10 * MIB, limits);
+        let expected = "an integer from 0 to 10";
+        let retries_at = join(at, "retries");
+        let retries = match self.take(retries, &retries_at, expected) {
+            Some(n @ 0..=10) => n as u32,
+            Some(n) => {
+                self.problem(&retries_at, format_args!("expected {expected}, found {n}"));
+                3
+            }
+            None => 3,
+        };
+        let limits = (Duration::ZERO, Duration::from_secs(3600));
+        let max_wait = self.duration(
+            max_wait,
+            &join(at, "max_wait"),
+            Duration::from_secs(60),
+            limits,
+        );
         HttpConfig {
             allow: origins,
             rate_limit,
             timeout,
             max_response_bytes,
+            retries,
+            max_wait,
         }
     }
 }

@@ -123,6 +123,12 @@ pub struct HttpConfig {
     pub timeout: Duration,
     /// The largest response body accepted; key `max_response`, default 10MiB, 1KiB to 1GiB.
     pub max_response_bytes: u64,
+    /// Retries of an idempotent request after a transient failure; key `retries`, default 3,
+    /// 0 to 10.
+    pub retries: u32,
+    /// The longest `Retry-After` the host waits out before answering `rate-limited`; key
+    /// `max_wait`, default 60s, 0s to 1h.
+    pub max_wait: Duration,
 }
 
 /// An HTTP origin: scheme, lowercase host and port, as in `https://public-api2.ploomes.com`.

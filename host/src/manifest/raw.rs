@@ -182,6 +182,8 @@ pub(super) struct RawHttp {
     pub rate_limit: Field<String>,
     pub timeout: Field<String>,
     pub max_response: Field<String>,
+    pub retries: Field<i64>,
+    pub max_wait: Field<String>,
 }
 
 /// One auth profile. Its kind follows from which keys are present: `oauth2`, `basic`, or else
@@ -224,7 +226,17 @@ mod tests {
     #[test]
     fn struct_fields_reads_the_derived_list() {
         let fields = struct_fields::<RawHttp>().unwrap();
-        assert_eq!(fields, ["allow", "rate_limit", "timeout", "max_response"]);
+        assert_eq!(
+            fields,
+            [
+                "allow",
+                "rate_limit",
+                "timeout",
+                "max_response",
+                "retries",
+                "max_wait"
+            ]
+        );
         assert_eq!(struct_fields::<String>(), None);
         assert_eq!(struct_fields::<BTreeMap<String, String>>(), None);
     }
@@ -232,9 +244,9 @@ mod tests {
     #[test]
     fn unknown_keys_are_set_aside_and_the_rest_still_reads() {
         let value: toml::Value =
-            toml::from_str("rate_limit = 'a'\nretries = 3\ntimout = '1s'").unwrap();
+            toml::from_str("rate_limit = 'a'\nretry = 3\ntimout = '1s'").unwrap();
         let field = Field::<RawHttp>::from_value(value);
-        assert_eq!(field.unknown, ["retries", "timout"]);
+        assert_eq!(field.unknown, ["retry", "timout"]);
         let State::Present(http) = field.state else {
             panic!("not read")
         };

@@ -172,6 +172,8 @@ fn a_complete_manifest_loads_with_every_key() {
         rate_limit: Some("ploomes".into()),
         timeout: Duration::from_secs(45),
         max_response_bytes: 20 << 20,
+        retries: 3,
+        max_wait: Duration::from_secs(60),
     };
     assert_eq!(ploomes.http, http);
     let user_key = AuthProfile::Headers {
@@ -217,6 +219,8 @@ fn a_complete_manifest_loads_with_every_key() {
         rate_limit: None,
         timeout: Duration::from_secs(30),
         max_response_bytes: 10 << 20,
+        retries: 3,
+        max_wait: Duration::from_secs(60),
     };
     assert_eq!(c7.http, defaults);
     let basic = AuthProfile::Basic {

@@ -76,6 +76,7 @@ impl RunData {
         log: LogCap,
         config: ConfigCap,
         db: DbCap,
+        http: HttpCap,
         memory_limit: u64,
         stdio: (StdioSink, StdioSink),
     ) -> Self {
@@ -94,7 +95,7 @@ impl RunData {
             log,
             config,
             db,
-            http: HttpCap::default(),
+            http,
             queue: QueueCap,
             stdout,
             stderr,

@@ -33,6 +33,15 @@ impl Connector for Testkit {
             "checkpoint-then-trap" => checkpoint_then_trap(),
             "denied-table" => denied_table(),
             "http" => http(),
+            "http-script" => http_script(),
+            "enqueue" => {
+                let id = connector_sdk::queue::enqueue(
+                    "noop",
+                    &serde_json::json!({}),
+                    connector_sdk::queue::Options::default(),
+                )?;
+                Ok(RunSummary::new(format!("enqueued job {id}")))
+            }
             "big-log" => big_log(),
             "stdout" => stdout(),
             "fail" => Err(Error::upstream("testkit asked to fail")),
@@ -134,6 +143,87 @@ fn http() -> Result<RunSummary, Error> {
         Ok(r) => Ok(RunSummary::new(format!("status {}", r.status))),
         Err(e) => Err(e),
     }
+}
+
+/// One scripted request, from the `requests` setting.
+#[derive(serde::Deserialize)]
+struct Scripted {
+    #[serde(default = "get")]
+    method: String,
+    url: String,
+    auth: Option<String>,
+    #[serde(default)]
+    headers: Vec<(String, String)>,
+    body: Option<String>,
+    timeout_ms: Option<u32>,
+    idempotent: Option<bool>,
+}
+
+fn get() -> String {
+    "GET".into()
+}
+
+/// Sends the `requests` setting `repeat` times; the summary is a JSON array of what each
+/// request got (status, headers and the start of the body, or the error), or counts when long.
+fn http_script() -> Result<RunSummary, Error> {
+    use connector_sdk::http::{Method, Request};
+    let script: Vec<Scripted> = config::get_or("requests", Vec::new())?;
+    let repeat: u32 = config::get_or("repeat", 1)?;
+    let mut results = Vec::new();
+    let (mut ok, mut failed) = (0u64, 0u64);
+    for _ in 0..repeat {
+        for s in &script {
+            let method = match s.method.as_str() {
+                "HEAD" => Method::Head,
+                "POST" => Method::Post,
+                "PUT" => Method::Put,
+                "PATCH" => Method::Patch,
+                "DELETE" => Method::Delete,
+                _ => Method::Get,
+            };
+            let mut req = Request::new(method, s.url.clone());
+            req.headers = s.headers.clone();
+            req.auth = s.auth.clone();
+            req.body = s.body.clone().map(String::into_bytes);
+            req.timeout_ms = s.timeout_ms;
+            req.idempotent = s.idempotent;
+            let result = match req.send() {
+                Ok(r) => {
+                    ok += 1;
+                    let body = String::from_utf8_lossy(&r.body);
+                    serde_json::json!({
+                        "status": r.status,
+                        "headers": r.headers,
+                        "body": body.chars().take(600).collect::<String>(),
+                        "len": r.body.len(),
+                    })
+                }
+                Err(e) => {
+                    failed += 1;
+                    let message = match &e {
+                        Error::RateLimited(r) => format!("{} {:?}", r.pool, r.retry_after_ms),
+                        Error::Denied(m)
+                        | Error::Transport(m)
+                        | Error::Invalid(m)
+                        | Error::Internal(m)
+                        | Error::Unsupported(m)
+                        | Error::Upstream(m) => m.clone(),
+                        Error::Timeout | Error::TooLarge => String::new(),
+                    };
+                    serde_json::json!({ "error": e.kind(), "message": message })
+                }
+            };
+            results.push(result);
+        }
+    }
+    let summary = if results.len() <= 4 {
+        serde_json::Value::Array(results).to_string()
+    } else {
+        serde_json::json!({ "ok": ok, "failed": failed }).to_string()
+    };
+    Ok(RunSummary::new(summary)
+        .counter("ok", ok)
+        .counter("failed", failed))
 }
 
 /// Sends a log message past the host's cap; succeeds if the host survives it.

@@ -1,0 +1,155 @@
+//! Rate-limit pools: an exact sliding-window limiter (no window of the quota's length ever holds
+//! more request starts than the quota) plus an optional concurrency cap, shared by every
+//! connector that names the pool.
+//!
+//! Why not a GCRA limiter (governor): with a burst equal to the quota it lets almost twice the
+//! quota through in the first window, and with a burst of one it spaces requests evenly and
+//! under-delivers whenever a request is late. A log of the last `limit` start times gives both
+//! properties at once: the next start is the later of now and the oldest logged start plus the
+//! window, so any `limit + 1` consecutive starts span at least a window.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// One named pool from `[rate_limits]`.
+pub struct RatePool {
+    name: String,
+    limit: usize,
+    window: Duration,
+    starts: Mutex<VecDeque<Instant>>,
+    concurrency: Option<Arc<Semaphore>>,
+}
+
+/// Waiting for the pool would pass the caller's deadline.
+#[derive(Debug)]
+pub struct WouldExceedDeadline {
+    /// How long the pool would have made the caller wait.
+    pub wait: Duration,
+}
+
+impl RatePool {
+    /// A pool allowing `limit` starts per `window`, and at most `max_concurrency` in flight.
+    pub fn new(name: &str, limit: u32, window: Duration, max_concurrency: Option<u32>) -> Self {
+        RatePool {
+            name: name.to_owned(),
+            limit: limit.max(1) as usize,
+            // Requests reach the upstream a little after the moment we let them start, and not
+            // all equally late; a small margin keeps the upstream's view within quota too.
+            window: window
+                + (window / 100).clamp(Duration::from_millis(20), Duration::from_millis(500)),
+            starts: Mutex::new(VecDeque::with_capacity(limit as usize)),
+            concurrency: max_concurrency.map(|n| Arc::new(Semaphore::new(n.max(1) as usize))),
+        }
+    }
+
+    /// The pool's name from the manifest.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Reserves the earliest start at or after `now` that keeps every window within quota, unless
+    /// it lies after `deadline`; the caller sleeps until the returned instant.
+    pub fn reserve(&self, now: Instant, deadline: Instant) -> Result<Instant, WouldExceedDeadline> {
+        let mut starts = self.starts.lock().unwrap_or_else(|p| p.into_inner());
+        let mut start = starts.back().map_or(now, |&last| last.max(now));
+        if starts.len() >= self.limit {
+            start = start.max(starts[starts.len() - self.limit] + self.window);
+        }
+        if start > deadline {
+            return Err(WouldExceedDeadline {
+                wait: start.saturating_duration_since(now),
+            });
+        }
+        starts.push_back(start);
+        while starts.len() > self.limit {
+            starts.pop_front();
+        }
+        Ok(start)
+    }
+
+    /// Waits for a start slot (and a concurrency permit); returns the permit, to be held while
+    /// the request is in flight, and how long the caller waited.
+    pub async fn acquire(
+        &self,
+        deadline: Instant,
+    ) -> Result<(Option<OwnedSemaphorePermit>, Duration), WouldExceedDeadline> {
+        let began = Instant::now();
+        let permit = match &self.concurrency {
+            None => None,
+            Some(sem) => {
+                let remaining = deadline.saturating_duration_since(Instant::now());
+                match tokio::time::timeout(remaining, sem.clone().acquire_owned()).await {
+                    Ok(Ok(permit)) => Some(permit),
+                    _ => return Err(WouldExceedDeadline { wait: remaining }),
+                }
+            }
+        };
+        let start = self.reserve(Instant::now(), deadline)?;
+        tokio::time::sleep_until(start.into()).await;
+        Ok((permit, began.elapsed()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The largest number of starts in any half-open window `[t, t + window)`.
+    fn max_in_window(starts: &[Instant], window: Duration) -> usize {
+        let mut best = 0;
+        let mut j = 0;
+        for i in 0..starts.len() {
+            while starts[i] - starts[j] >= window {
+                j += 1;
+            }
+            best = best.max(i - j + 1);
+        }
+        best
+    }
+
+    #[test]
+    fn no_window_ever_holds_more_than_the_quota() {
+        let pool = RatePool::new("p", 10, Duration::from_secs(1), None);
+        let t0 = Instant::now();
+        let far = t0 + Duration::from_secs(3600);
+        // 100 callers arriving in bursts and trickles, all at once from the pool's view.
+        let mut starts = Vec::new();
+        for i in 0..100u64 {
+            let now = t0 + Duration::from_millis(i * 37 % 500 + i * 20);
+            starts.push(pool.reserve(now, far).unwrap());
+        }
+        starts.sort();
+        assert_eq!(max_in_window(&starts, Duration::from_secs(1)), 10);
+    }
+
+    #[test]
+    fn a_burst_gets_the_whole_quota_at_once_then_waits_a_window() {
+        let pool = RatePool::new("p", 5, Duration::from_secs(10), None);
+        let t0 = Instant::now();
+        let far = t0 + Duration::from_secs(3600);
+        let starts: Vec<Instant> = (0..6).map(|_| pool.reserve(t0, far).unwrap()).collect();
+        assert!(
+            starts[..5].iter().all(|s| *s == t0),
+            "the first five start at once"
+        );
+        let gap = starts[5] - t0;
+        assert!(
+            gap >= Duration::from_secs(10) && gap <= Duration::from_millis(10_200),
+            "{gap:?}"
+        );
+    }
+
+    #[test]
+    fn a_slot_past_the_deadline_is_refused_and_not_taken() {
+        let pool = RatePool::new("p", 1, Duration::from_secs(60), None);
+        let t0 = Instant::now();
+        pool.reserve(t0, t0).unwrap();
+        let err = pool.reserve(t0, t0 + Duration::from_secs(1)).unwrap_err();
+        assert!(err.wait >= Duration::from_secs(60));
+        // The refused caller left no reservation behind.
+        let next = pool.reserve(t0, t0 + Duration::from_secs(3600)).unwrap();
+        assert!(next - t0 < Duration::from_secs(61));
+    }
+}

@@ -1,0 +1,609 @@
+//! The `http` capability: outbound requests on the plugin's behalf, deny-by-default. The host
+//! checks the allowlist (redirects included), refuses non-public addresses, applies the rate-limit
+//! pool and the auth profile, honours `Retry-After`, retries idempotent requests with jittered
+//! back-off, caps sizes and time, and redacts secret values from what comes back.
+
+pub mod auth;
+pub mod limiter;
+pub mod policy;
+
+use super::CapResult;
+use crate::limits;
+use crate::manifest::{ConnectorConfig, HttpConfig, Manifest, Secrets};
+use crate::runtime::bindings::connector::host::http::{self as wit, Method, Request, Response};
+use crate::runtime::bindings::connector::host::types::RateLimited;
+use crate::runtime::bindings::WitError;
+use auth::ResolvedAuth;
+use limiter::RatePool;
+use policy::Refusal;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, LOCATION, RETRY_AFTER};
+use reqwest::{StatusCode, Url};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+/// First back-off delay; doubles per retry, with full jitter.
+const BACKOFF_BASE: Duration = Duration::from_millis(200);
+/// Longest single back-off delay.
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// `Retry-After` answers honoured for one request, at most.
+const MAX_RETRY_AFTER_WAITS: u32 = 20;
+
+/// What every run shares: one client (connection reuse), the rate-limit pools, OAuth2 clients.
+pub struct HttpShared {
+    client: reqwest::Client,
+    pools: BTreeMap<String, Arc<RatePool>>,
+    oauth: Mutex<BTreeMap<String, Arc<auth::OAuth2Client>>>,
+}
+
+impl HttpShared {
+    /// Builds the client and the pools of `[rate_limits]`.
+    pub fn new(manifest: &Manifest) -> anyhow::Result<Self> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(policy::PublicOnlyResolver))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .user_agent(concat!("connector-host/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let pools = manifest
+            .rate_limits
+            .iter()
+            .map(|(name, r)| {
+                let pool = RatePool::new(name, r.requests, r.per, r.max_concurrency);
+                (name.clone(), Arc::new(pool))
+            })
+            .collect();
+        Ok(HttpShared {
+            client,
+            pools,
+            oauth: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    /// One connector's HTTP grant, secrets resolved.
+    pub fn connector(
+        &self,
+        config: &ConnectorConfig,
+        secrets: &Secrets,
+    ) -> anyhow::Result<ConnectorHttp> {
+        let (auth, redact) = auth::resolve_profiles(&config.auth, secrets, &self.oauth)?;
+        Ok(ConnectorHttp {
+            config: config.http.clone(),
+            pool: config
+                .http
+                .rate_limit
+                .as_ref()
+                .and_then(|p| self.pools.get(p).cloned()),
+            auth,
+            redact,
+        })
+    }
+}
+
+/// One connector's HTTP grant.
+pub struct ConnectorHttp {
+    config: HttpConfig,
+    pool: Option<Arc<RatePool>>,
+    auth: BTreeMap<String, ResolvedAuth>,
+    redact: Vec<String>,
+}
+
+impl ConnectorHttp {
+    /// A grant that allows nothing (for `describe` calls).
+    pub fn none() -> Self {
+        ConnectorHttp {
+            config: HttpConfig {
+                allow: Vec::new(),
+                rate_limit: None,
+                timeout: Duration::from_secs(1),
+                max_response_bytes: 0,
+                retries: 0,
+                max_wait: Duration::ZERO,
+            },
+            pool: None,
+            auth: BTreeMap::new(),
+            redact: Vec::new(),
+        }
+    }
+
+    /// Every secret value that must not reach the plugin or a log, OAuth2 tokens included.
+    fn secrets(&self) -> Vec<String> {
+        let mut all = self.redact.clone();
+        for a in self.auth.values() {
+            if let ResolvedAuth::OAuth2(c) = a {
+                all.extend(c.current_token());
+            }
+        }
+        all
+    }
+}
+
+/// One run's HTTP access and its counters.
+pub struct HttpCap {
+    shared: Arc<HttpShared>,
+    conn: Arc<ConnectorHttp>,
+    deadline: Instant,
+    dry_run: bool,
+    /// Requests sent (retries and redirects included).
+    pub calls: u64,
+    /// Time spent waiting for rate limits and `Retry-After`, in milliseconds.
+    pub rate_limit_wait_ms: u64,
+    /// Retries of transient failures and `Retry-After` answers.
+    pub retries: u64,
+}
+
+/// A request that passed the policy checks.
+struct Prepared {
+    method: reqwest::Method,
+    url: Url,
+    headers: HeaderMap,
+    body: Option<Vec<u8>>,
+    auth: Option<String>,
+    timeout: Duration,
+    idempotent: bool,
+}
+
+/// How one attempt failed.
+enum AttemptError {
+    Final(WitError),
+    Transient(WitError),
+}
+
+impl HttpCap {
+    /// Access for one run, until `deadline`.
+    pub fn new(
+        shared: Arc<HttpShared>,
+        conn: Arc<ConnectorHttp>,
+        deadline: Instant,
+        dry_run: bool,
+    ) -> Self {
+        HttpCap {
+            shared,
+            conn,
+            deadline,
+            dry_run,
+            calls: 0,
+            rate_limit_wait_ms: 0,
+            retries: 0,
+        }
+    }
+
+    fn prepare(&self, req: Request) -> Result<Prepared, WitError> {
+        if req.url.len() > policy::MAX_URL {
+            return Err(WitError::TooLarge);
+        }
+        let url = Url::parse(&req.url).map_err(|e| WitError::Invalid(format!("url: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(WitError::Invalid(
+                "url: expected an http or https URL with a host".into(),
+            ));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(WitError::Invalid(
+                "url: credentials in URLs are refused; name an auth profile".into(),
+            ));
+        }
+        if !policy::allowed(&self.conn.config.allow, &url) {
+            let origin = policy::origin_of(&url)
+                .map(|o| o.to_string())
+                .unwrap_or_default();
+            return Err(WitError::Denied(format!(
+                "{origin} is not in this connector's http.allow"
+            )));
+        }
+        let profile_headers = match &req.auth {
+            None => Vec::new(),
+            Some(name) => match self.conn.auth.get(name) {
+                Some(profile) => profile.header_names(),
+                None => {
+                    return Err(WitError::Denied(format!(
+                        "auth profile {:?} is not configured for this connector",
+                        limits::truncate(name, 64)
+                    )))
+                }
+            },
+        };
+        policy::check_headers(&req.headers, &profile_headers).map_err(|r| match r {
+            Refusal::Denied(m) => WitError::Denied(m),
+            Refusal::Invalid(m) => WitError::Invalid(m),
+            Refusal::TooLarge => WitError::TooLarge,
+        })?;
+        if req
+            .body
+            .as_ref()
+            .is_some_and(|b| b.len() > policy::MAX_REQUEST_BODY)
+        {
+            return Err(WitError::TooLarge);
+        }
+        let method = match req.method {
+            Method::Get => reqwest::Method::GET,
+            Method::Head => reqwest::Method::HEAD,
+            Method::Post => reqwest::Method::POST,
+            Method::Put => reqwest::Method::PUT,
+            Method::Patch => reqwest::Method::PATCH,
+            Method::Delete => reqwest::Method::DELETE,
+        };
+        if self.dry_run && !matches!(req.method, Method::Get | Method::Head) {
+            return Err(WitError::Denied(format!(
+                "{method} is refused in a dry run"
+            )));
+        }
+        let mut headers = HeaderMap::new();
+        for (name, value) in &req.headers {
+            // Both parse: check_headers validated them.
+            if let (Ok(n), Ok(v)) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(value),
+            ) {
+                headers.append(n, v);
+            }
+        }
+        let timeout = match req.timeout_ms {
+            Some(ms) => self
+                .conn
+                .config
+                .timeout
+                .min(Duration::from_millis(ms.into())),
+            None => self.conn.config.timeout,
+        };
+        let idempotent = req.idempotent.unwrap_or(matches!(
+            req.method,
+            Method::Get | Method::Head | Method::Put | Method::Delete
+        ));
+        Ok(Prepared {
+            method,
+            url,
+            headers,
+            body: req.body,
+            auth: req.auth,
+            timeout,
+            idempotent,
+        })
+    }
+
+    async fn send_prepared(&mut self, p: Prepared) -> Result<Response, WitError> {
+        let mut transient_retries = 0u32;
+        let mut retry_after_waits = 0u32;
+        let mut waited_for_upstream = Duration::ZERO;
+        let mut rejected_token: Option<String> = None;
+        let mut refreshed = false;
+        loop {
+            if Instant::now() >= self.deadline {
+                return Err(WitError::Timeout);
+            }
+            let permit = match &self.conn.pool {
+                None => None,
+                Some(pool) => match pool.acquire(self.deadline).await {
+                    Ok((permit, waited)) => {
+                        self.rate_limit_wait_ms += waited.as_millis() as u64;
+                        permit
+                    }
+                    Err(e) => {
+                        return Err(WitError::RateLimited(RateLimited {
+                            pool: pool.name().to_owned(),
+                            retry_after_ms: Some(e.wait.as_millis() as u64),
+                        }))
+                    }
+                },
+            };
+            let attempt = self.attempt(&p, rejected_token.as_deref()).await;
+            drop(permit);
+            let (response, token) = match attempt {
+                Ok(ok) => ok,
+                Err(AttemptError::Transient(e))
+                    if p.idempotent && transient_retries < self.conn.config.retries =>
+                {
+                    transient_retries += 1;
+                    self.backoff(transient_retries).await?;
+                    let _ = e;
+                    continue;
+                }
+                Err(AttemptError::Transient(e) | AttemptError::Final(e)) => return Err(e),
+            };
+            let status = response.status;
+            if status == 401 && token.is_some() && !refreshed {
+                // The upstream rejected our access token: refresh once and try again.
+                refreshed = true;
+                rejected_token = token;
+                self.retries += 1;
+                continue;
+            }
+            if status == 429 || status == 503 {
+                if let Some(wait) = retry_after(&response.headers) {
+                    let fits = waited_for_upstream + wait <= self.conn.config.max_wait
+                        && Instant::now() + wait < self.deadline
+                        && retry_after_waits < MAX_RETRY_AFTER_WAITS;
+                    if !fits {
+                        return Err(WitError::RateLimited(RateLimited {
+                            pool: p.url.host_str().unwrap_or_default().to_owned(),
+                            retry_after_ms: Some(wait.as_millis() as u64),
+                        }));
+                    }
+                    retry_after_waits += 1;
+                    waited_for_upstream += wait;
+                    self.retries += 1;
+                    self.rate_limit_wait_ms += wait.as_millis() as u64;
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+            }
+            if status >= 500 && p.idempotent && transient_retries < self.conn.config.retries {
+                transient_retries += 1;
+                self.backoff(transient_retries).await?;
+                continue;
+            }
+            return Ok(response);
+        }
+    }
+
+    /// Sleeps a jittered exponential back-off before retry `n` (1-based), counting it.
+    async fn backoff(&mut self, n: u32) -> Result<(), WitError> {
+        let cap = BACKOFF_BASE.saturating_mul(1 << n.min(10)).min(BACKOFF_MAX);
+        let delay = cap.mul_f64(0.5 + fastrand::f64() / 2.0);
+        if Instant::now() + delay >= self.deadline {
+            return Err(WitError::Timeout);
+        }
+        self.retries += 1;
+        tokio::time::sleep(delay).await;
+        Ok(())
+    }
+
+    /// One attempt: the request and its redirects. Returns the response and the OAuth2 token
+    /// used, if any.
+    async fn attempt(
+        &mut self,
+        p: &Prepared,
+        rejected_token: Option<&str>,
+    ) -> Result<(Response, Option<String>), AttemptError> {
+        let started = Instant::now();
+        let first_origin = policy::origin_of(&p.url);
+        let mut url = p.url.clone();
+        let mut method = p.method.clone();
+        let mut body = p.body.clone();
+        let mut with_auth = p.auth.is_some();
+        let mut used_token = None;
+        for hop in 0..=policy::MAX_REDIRECTS {
+            let remaining = p
+                .timeout
+                .saturating_sub(started.elapsed())
+                .min(self.deadline.saturating_duration_since(Instant::now()));
+            if remaining.is_zero() {
+                return Err(AttemptError::Transient(WitError::Timeout));
+            }
+            let mut rb = self
+                .shared
+                .client
+                .request(method.clone(), url.clone())
+                .timeout(remaining)
+                .headers(p.headers.clone());
+            if with_auth {
+                let (headers, token) = self
+                    .auth_headers(p.auth.as_deref(), rejected_token)
+                    .await
+                    .map_err(AttemptError::Final)?;
+                used_token = token;
+                for (n, v) in headers {
+                    rb = rb.header(n, v);
+                }
+            }
+            if let Some(b) = &body {
+                rb = rb.body(b.clone());
+            }
+            self.calls += 1;
+            let response = rb.send().await.map_err(|e| self.transport_error(&e))?;
+            let status = response.status();
+            if status.is_redirection() && hop < policy::MAX_REDIRECTS {
+                if let Some(next) = response
+                    .headers()
+                    .get(LOCATION)
+                    .and_then(|l| l.to_str().ok())
+                    .and_then(|l| url.join(l).ok())
+                {
+                    if !policy::allowed(&self.conn.config.allow, &next) {
+                        let origin = policy::origin_of(&next)
+                            .map(|o| o.to_string())
+                            .unwrap_or_default();
+                        return Err(AttemptError::Final(WitError::Denied(format!(
+                            "redirect to {origin}, which is not in this connector's http.allow"
+                        ))));
+                    }
+                    if policy::origin_of(&next) != first_origin {
+                        // Credentials never follow a redirect to another origin.
+                        with_auth = false;
+                    }
+                    if status == StatusCode::SEE_OTHER
+                        || (matches!(status, StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND)
+                            && method == reqwest::Method::POST)
+                    {
+                        method = reqwest::Method::GET;
+                        body = None;
+                    }
+                    url = next;
+                    continue;
+                }
+            }
+            return self.read(response).await.map(|r| (r, used_token));
+        }
+        Err(AttemptError::Final(WitError::Transport(
+            "too many redirects".into(),
+        )))
+    }
+
+    async fn auth_headers(
+        &self,
+        profile: Option<&str>,
+        rejected_token: Option<&str>,
+    ) -> Result<(Vec<(HeaderName, HeaderValue)>, Option<String>), WitError> {
+        match profile.and_then(|p| self.conn.auth.get(p)) {
+            None => Ok((Vec::new(), None)),
+            Some(ResolvedAuth::Static(headers)) => Ok((headers.clone(), None)),
+            Some(ResolvedAuth::OAuth2(client)) => {
+                let (value, token) = client
+                    .header(&self.shared.client, rejected_token, self.deadline)
+                    .await?;
+                Ok((vec![(reqwest::header::AUTHORIZATION, value)], Some(token)))
+            }
+        }
+    }
+
+    fn transport_error(&self, e: &reqwest::Error) -> AttemptError {
+        let mut source: Option<&dyn std::error::Error> = Some(e);
+        while let Some(err) = source {
+            if let Some(np) = err.downcast_ref::<policy::NonPublicAddress>() {
+                return AttemptError::Final(WitError::Denied(np.to_string()));
+            }
+            source = err.source();
+        }
+        if e.is_timeout() {
+            AttemptError::Transient(WitError::Timeout)
+        } else if e.is_connect() {
+            AttemptError::Transient(WitError::Transport("cannot connect to the upstream".into()))
+        } else {
+            AttemptError::Transient(WitError::Transport("the connection failed".into()))
+        }
+    }
+
+    /// Reads the body under the size cap and redacts secrets from headers and body.
+    async fn read(&self, mut response: reqwest::Response) -> Result<Response, AttemptError> {
+        let cap = self.conn.config.max_response_bytes as usize;
+        if response.content_length().is_some_and(|n| n as usize > cap) {
+            return Err(AttemptError::Final(WitError::TooLarge));
+        }
+        let status = response.status().as_u16();
+        let secrets = self.conn.secrets();
+        let headers: Vec<(String, String)> = response
+            .headers()
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_owned(),
+                    redact_str(&String::from_utf8_lossy(v.as_bytes()), &secrets),
+                )
+            })
+            .collect();
+        let mut body = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() + chunk.len() > cap {
+                        return Err(AttemptError::Final(WitError::TooLarge));
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) => return Err(self.transport_error(&e)),
+            }
+        }
+        Ok(Response {
+            status,
+            headers,
+            body: redact_bytes(body, &secrets),
+        })
+    }
+}
+
+/// Parses `Retry-After`: delta seconds or an HTTP date.
+pub fn retry_after(headers: &[(String, String)]) -> Option<Duration> {
+    let value = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(RETRY_AFTER.as_str()))?
+        .1
+        .trim()
+        .to_owned();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = httpdate::parse_http_date(&value).ok()?;
+    Some(
+        when.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+/// Replaces every secret in `text` with `[redacted]`.
+pub fn redact_str(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_owned();
+    for s in secrets {
+        if out.contains(s.as_str()) {
+            out = out.replace(s.as_str(), "[redacted]");
+        }
+    }
+    out
+}
+
+fn redact_bytes(mut body: Vec<u8>, secrets: &[String]) -> Vec<u8> {
+    for s in secrets {
+        let needle = s.as_bytes();
+        if needle.is_empty() || body.len() < needle.len() {
+            continue;
+        }
+        if !body.windows(needle.len()).any(|w| w == needle) {
+            continue;
+        }
+        let mut out = Vec::with_capacity(body.len());
+        let mut i = 0;
+        while i < body.len() {
+            if body[i..].starts_with(needle) {
+                out.extend_from_slice(b"[redacted]");
+                i += needle.len();
+            } else {
+                out.push(body[i]);
+                i += 1;
+            }
+        }
+        body = out;
+    }
+    body
+}
+
+impl wit::Host for HttpCap {
+    async fn send(&mut self, request: Request) -> CapResult<Response> {
+        let result = match self.prepare(request) {
+            Ok(prepared) => self.send_prepared(prepared).await,
+            Err(e) => Err(e),
+        };
+        let secrets = self.conn.secrets();
+        Ok(result.map_err(|e| redact_error(e, &secrets)))
+    }
+}
+
+fn redact_error(e: WitError, secrets: &[String]) -> WitError {
+    let r = |m: String| redact_str(&m, secrets);
+    match e {
+        WitError::Denied(m) => WitError::Denied(r(m)),
+        WitError::Transport(m) => WitError::Transport(r(m)),
+        WitError::Invalid(m) => WitError::Invalid(r(m)),
+        WitError::Internal(m) => WitError::Internal(r(m)),
+        WitError::Unsupported(m) => WitError::Unsupported(r(m)),
+        WitError::Upstream(m) => WitError::Upstream(r(m)),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_takes_seconds_and_dates() {
+        let h = |v: &str| vec![("Retry-After".to_owned(), v.to_owned())];
+        assert_eq!(retry_after(&h("7")), Some(Duration::from_secs(7)));
+        let soon = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(30));
+        let d = retry_after(&h(&soon)).unwrap();
+        assert!(
+            d > Duration::from_secs(27) && d <= Duration::from_secs(30),
+            "{d:?}"
+        );
+        assert_eq!(retry_after(&h("soon")), None);
+        assert_eq!(retry_after(&[]), None);
+    }
+
+    #[test]
+    fn redaction_replaces_every_occurrence() {
+        let secrets = vec!["s3cr3t-key".to_owned()];
+        let body = b"{\"echo\":\"s3cr3t-key\",\"again\":\"xs3cr3t-keyx\"}".to_vec();
+        let out = String::from_utf8(redact_bytes(body, &secrets)).unwrap();
+        assert_eq!(out, "{\"echo\":\"[redacted]\",\"again\":\"x[redacted]x\"}");
+        assert_eq!(redact_str("key=s3cr3t-key", &secrets), "key=[redacted]");
+    }
+}

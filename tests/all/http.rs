@@ -1,0 +1,482 @@
+use axum::routing::{any, post};
+use axum::Router;
+use connector_host::runner::{RunOutcome, RunRequest};
+use connector_host::store::RunStatus;
+use connector_tests::db::TestDb;
+use connector_tests::fake::{max_in_any_window, routes, FakeServer, Fault, FaultScope, RetryAfter};
+use connector_tests::host::{start, FakeEnv, TestHost};
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "pk-live-7f3a9c2e11";
+
+/// TOML for one testkit connector running `requests` through the host.
+fn script(name: &str, http: &str, auth: &str, requests: Value) -> String {
+    format!(
+        "[connectors.{name}]\nplugin = {{plugin:testkit}}\ntimeout = \"20s\"\nhttp = {http}\n{auth}\nsettings = {{ requests = {} }}\n",
+        toml_inline(&requests)
+    )
+}
+
+fn toml_inline(v: &Value) -> String {
+    match v {
+        Value::Null => "\"\"".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => format!("{s:?}"),
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(toml_inline).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(o) => format!(
+            "{{ {} }}",
+            o.iter()
+                .map(|(k, v)| format!("{k} = {}", toml_inline(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+fn allow(servers: &[&FakeServer]) -> String {
+    let list: Vec<String> = servers
+        .iter()
+        .map(|s| format!("{:?}", s.base_url()))
+        .collect();
+    format!("[{}]", list.join(", "))
+}
+
+async fn host(connectors: &str) -> TestHost {
+    let db = TestDb::sqlite().unwrap();
+    let env = FakeEnv::with(&[
+        ("KIT_KEY", SECRET),
+        ("OAUTH_ID", "client-id-1"),
+        ("OAUTH_SECRET", "client-secret-xyz"),
+        ("OAUTH_REFRESH", "refresh-token-abc"),
+    ]);
+    let host = start(&db, connectors, &env).await.unwrap();
+    std::mem::forget(db); // the SQLite file lives as long as the test process
+    host
+}
+
+async fn run(host: &TestHost, name: &str) -> RunOutcome {
+    let req = RunRequest {
+        job: Some("http-script".into()),
+        ..RunRequest::manual()
+    };
+    host.runner.run(name, req).await.unwrap()
+}
+
+/// The per-request results the testkit put in its summary.
+fn results(o: &RunOutcome) -> Vec<Value> {
+    assert_eq!(o.status, RunStatus::Succeeded, "{o:?}");
+    serde_json::from_str(o.summary.as_deref().unwrap()).unwrap_or_else(|e| panic!("{e}: {o:?}"))
+}
+
+const KEY_PROFILE: &str = "auth.key = { header = \"User-Key\", secret = \"KIT_KEY\" }";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_allowed_origins_are_reached() {
+    let ok = FakeServer::start(routes::all()).await;
+    let other = FakeServer::start(routes::all()).await;
+    let requests = json!([
+        { "url": ok.url("/json") },
+        { "url": other.url("/json") },
+        { "url": format!("http://[::1]:{}/json", ok.addr().port()) },
+        { "url": "http://169.254.169.254/latest/meta-data/" },
+    ]);
+    let h = host(&script(
+        "kit",
+        &format!("{{ allow = {} }}", allow(&[&ok])),
+        "",
+        requests,
+    ))
+    .await;
+    let r = results(&run(&h, "kit").await);
+    assert_eq!(r[0]["status"], 200);
+    for denied in &r[1..] {
+        assert_eq!(denied["error"], "denied", "{denied}");
+    }
+    assert_eq!(
+        other.request_count(),
+        0,
+        "nothing reached the origin that is not allowed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dns_name_resolving_to_loopback_is_refused() {
+    let server = FakeServer::start(routes::all()).await;
+    let port = server.addr().port();
+    let requests = json!([{ "url": format!("http://localhost:{port}/json") }]);
+    let http = format!("{{ allow = [\"http://localhost:{port}\"], retries = 0 }}");
+    let h = host(&script("kit", &http, "", requests)).await;
+    let r = results(&run(&h, "kit").await);
+    assert_eq!(r[0]["error"], "denied", "{}", r[0]);
+    assert!(
+        r[0]["message"].as_str().unwrap().contains("loopback"),
+        "{}",
+        r[0]
+    );
+    assert_eq!(server.request_count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_stay_on_allowed_origins_and_credentials_stay_home() {
+    let home = FakeServer::start(routes::all()).await;
+    let partner = FakeServer::start(routes::all()).await;
+    let outside = FakeServer::start(routes::all()).await;
+    let to = |target: &FakeServer| home.url(&format!("/redirect?to={}", target.url("/echo")));
+    let requests = json!([
+        { "url": to(&home), "auth": "key" },
+        { "url": to(&partner), "auth": "key" },
+        { "url": to(&outside), "auth": "key" },
+    ]);
+    let http = format!("{{ allow = {} }}", allow(&[&home, &partner]));
+    let h = host(&script("kit", &http, KEY_PROFILE, requests)).await;
+    let r = results(&run(&h, "kit").await);
+    assert_eq!(r[0]["status"], 200);
+    assert!(home
+        .requests()
+        .iter()
+        .any(|q| q.path == "/echo" && q.header("user-key") == Some(SECRET)));
+    assert_eq!(r[1]["status"], 200);
+    let at_partner = partner.requests();
+    assert_eq!(at_partner.len(), 1);
+    assert_eq!(
+        at_partner[0].header("user-key"),
+        None,
+        "credentials followed a cross-origin redirect"
+    );
+    assert_eq!(r[2]["error"], "denied", "{}", r[2]);
+    assert_eq!(outside.request_count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugins_cannot_set_credential_headers() {
+    let server = FakeServer::start(routes::all()).await;
+    let requests = json!([
+        { "url": server.url("/echo"), "headers": [["Authorization", "Bearer mine"]] },
+        { "url": server.url("/echo"), "headers": [["user-key", "mine"]], "auth": "key" },
+        { "url": server.url("/echo"), "headers": [["Cookie", "a=b"]] },
+    ]);
+    let http = format!("{{ allow = {} }}", allow(&[&server]));
+    let h = host(&script("kit", &http, KEY_PROFILE, requests)).await;
+    let r = results(&run(&h, "kit").await);
+    for refused in &r {
+        assert_eq!(refused["error"], "denied", "{refused}");
+    }
+    assert_eq!(server.request_count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_pool_never_exceeds_its_quota_in_any_window() {
+    let server = FakeServer::start(routes::all()).await;
+    let requests = json!([{ "url": server.url("/json") }]);
+    let http = format!(
+        "{{ allow = {}, rate_limit = \"shared\" }}",
+        allow(&[&server])
+    );
+    let one = script("one", &http, "", requests.clone())
+        .replace("settings = {", "settings = { repeat = 30,");
+    let two =
+        script("two", &http, "", requests).replace("settings = {", "settings = { repeat = 30,");
+    let manifest = format!("[rate_limits]\nshared = \"20/s\"\n\n{one}\n{two}");
+    let h = host(&manifest).await;
+    let started = Instant::now();
+    let (a, b) = tokio::join!(run(&h, "one"), run(&h, "two"));
+    let took = started.elapsed();
+    for o in [&a, &b] {
+        assert_eq!(o.status, RunStatus::Succeeded, "{o:?}");
+        assert!(o.counters.contains(&("ok".to_owned(), 30)), "{o:?}");
+    }
+    let times = server.arrival_times();
+    assert_eq!(times.len(), 60);
+    let worst = max_in_any_window(&times, Duration::from_secs(1));
+    assert!(worst <= 20, "{worst} requests arrived within one second");
+    // 60 requests at 20/s: the first 20 at once, then a window per 20: just over 2 s.
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    let runs = h.runner.store.recent_runs(10, None).await.unwrap();
+    let waited: i64 = runs.iter().map(|r| r.rate_limit_wait_ms).sum();
+    assert!(
+        waited > 1000,
+        "rate-limit waits are recorded on the run ({waited} ms)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_is_honoured_in_both_forms_up_to_the_maximum_wait() {
+    let server = FakeServer::start(routes::all()).await;
+    server.push_fault(
+        Fault::RetryAfterStatus {
+            status: 503,
+            retry_after: RetryAfter::Seconds(1),
+        },
+        FaultScope::prefix("/json").times(1),
+    );
+    server.push_fault(
+        Fault::RetryAfterStatus {
+            status: 429,
+            retry_after: RetryAfter::Date(1),
+        },
+        FaultScope::prefix("/echo").times(1),
+    );
+    server.push_fault(
+        Fault::RetryAfterStatus {
+            status: 429,
+            retry_after: RetryAfter::Seconds(30),
+        },
+        FaultScope::prefix("/status").times(1),
+    );
+    let requests = json!([
+        { "url": server.url("/json") },
+        { "url": server.url("/echo"), "method": "POST", "body": "x" },
+        { "url": server.url("/status/200") },
+    ]);
+    let http = format!("{{ allow = {}, max_wait = \"5s\" }}", allow(&[&server]));
+    let h = host(&script("kit", &http, "", requests)).await;
+    let started = Instant::now();
+    let o = run(&h, "kit").await;
+    let r = results(&o);
+    assert_eq!(
+        r[0]["status"], 200,
+        "waited out a 503 with Retry-After seconds"
+    );
+    assert_eq!(
+        r[1]["status"], 200,
+        "waited out a 429 with an HTTP-date (POST too: the server said when)"
+    );
+    assert_eq!(r[2]["error"], "rate-limited", "30 s is past max_wait");
+    assert!(
+        r[2]["message"].as_str().unwrap().contains("30000"),
+        "{}",
+        r[2]
+    );
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(8),
+        "{took:?}"
+    );
+    let run = h.runner.store.recent_runs(1, None).await.unwrap().remove(0);
+    assert_eq!(run.retries, 2);
+    assert!(run.rate_limit_wait_ms >= 2000, "{}", run.rate_limit_wait_ms);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotent_requests_retry_transient_failures_within_bounds_and_posts_do_not() {
+    let server = FakeServer::start(routes::all()).await;
+    server.push_fault(Fault::Status(500), FaultScope::prefix("/json").times(10));
+    server.push_fault(Fault::Reset, FaultScope::prefix("/echo").times(1));
+    server.push_fault(Fault::Status(502), FaultScope::prefix("/status").times(1));
+    let requests = json!([
+        { "url": server.url("/json") },
+        { "url": server.url("/echo") },
+        { "url": server.url("/status/201"), "method": "POST", "body": "x" },
+    ]);
+    let http = format!("{{ allow = {}, retries = 2 }}", allow(&[&server]));
+    let h = host(&script("kit", &http, "", requests)).await;
+    let r = results(&run(&h, "kit").await);
+    assert_eq!(
+        r[0]["status"], 500,
+        "after 1 try and 2 retries the 500 is the answer"
+    );
+    assert_eq!(
+        server
+            .requests()
+            .iter()
+            .filter(|q| q.path == "/json")
+            .count(),
+        3
+    );
+    assert_eq!(r[1]["status"], 200, "a reset connection is retried");
+    assert_eq!(r[2]["status"], 502, "a POST is never retried");
+    assert_eq!(
+        server
+            .requests()
+            .iter()
+            .filter(|q| q.path.starts_with("/status"))
+            .count(),
+        1
+    );
+    let run = h.runner.store.recent_runs(1, None).await.unwrap().remove(0);
+    assert_eq!(run.retries, 3);
+    assert_eq!(run.http_calls, 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeouts_and_size_caps_answer_typed_errors() {
+    let server = FakeServer::start(routes::all()).await;
+    server.push_fault(Fault::Hang, FaultScope::prefix("/json").times(2));
+    let requests = json!([
+        { "url": server.url("/json"), "timeout_ms": 300 },
+        { "url": server.url("/json"), "timeout_ms": 60000 },
+        { "url": server.url("/bytes?n=4096") },
+        { "url": server.url("/bytes?n=4096&chunked=1") },
+    ]);
+    let http = format!(
+        "{{ allow = {}, retries = 0, timeout = \"1s\", max_response = \"1KiB\" }}",
+        allow(&[&server])
+    );
+    let h = host(&script("kit", &http, "", requests)).await;
+    let started = Instant::now();
+    let o = run(&h, "kit").await;
+    let took = started.elapsed();
+    let r = results(&o);
+    assert_eq!(r[0]["error"], "timeout");
+    assert_eq!(
+        r[1]["error"], "timeout",
+        "a plugin cannot raise the manifest's timeout"
+    );
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert_eq!(r[2]["error"], "too-large");
+    assert_eq!(r[3]["error"], "too-large");
+}
+
+/// A token endpoint that hands out `tok-1`, `tok-2`, … slowly, and an API accepting only the
+/// newest token.
+fn oauth_router(issued: Arc<AtomicU32>, throttled: bool) -> Router {
+    let api_issued = issued.clone();
+    Router::new()
+        .route(
+            "/oauth/v2/token",
+            post(move || {
+                let issued = issued.clone();
+                async move {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    if throttled {
+                        issued.fetch_add(1, Ordering::SeqCst);
+                        return (
+                            axum::http::StatusCode::BAD_REQUEST,
+                            r#"{"error":"Access Denied","error_description":"You have made too many requests continuously. Please try again after some time.","status":"failure"}"#.to_owned(),
+                        );
+                    }
+                    let n = issued.fetch_add(1, Ordering::SeqCst) + 1;
+                    (axum::http::StatusCode::OK, json!({"access_token": format!("tok-{n}"), "expires_in": 3600, "api_domain": "x"}).to_string())
+                }
+            }),
+        )
+        .route(
+            "/api",
+            any(move |headers: axum::http::HeaderMap| {
+                let issued = api_issued.clone();
+                async move {
+                    let want = format!("Bearer tok-{}", issued.load(Ordering::SeqCst).max(2));
+                    match headers.get("authorization").and_then(|v| v.to_str().ok()) {
+                        Some(got) if got == want => (axum::http::StatusCode::OK, format!("hello {got}")),
+                        _ => (axum::http::StatusCode::UNAUTHORIZED, r#"{"code":"INVALID_TOKEN"}"#.to_owned()),
+                    }
+                }
+            }),
+        )
+}
+
+fn oauth_profile(server: &FakeServer) -> String {
+    format!(
+        "auth.oauth = {{ oauth2 = {{ client_id = \"OAUTH_ID\", client_secret = \"OAUTH_SECRET\", refresh_token = \"OAUTH_REFRESH\", token_url = {:?}, cooldown = \"2s\" }} }}",
+        server.url("/oauth/v2/token")
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauth_tokens_refresh_once_for_many_runs_and_again_after_a_401() {
+    let issued = Arc::new(AtomicU32::new(0));
+    let server = FakeServer::start(oauth_router(issued.clone(), false)).await;
+    let requests = json!([{ "url": server.url("/api"), "auth": "oauth" }]);
+    let http = format!("{{ allow = {} }}", allow(&[&server]));
+    let mut manifest = String::new();
+    for i in 0..5 {
+        manifest.push_str(&script(
+            &format!("c{i}"),
+            &http,
+            &oauth_profile(&server),
+            requests.clone(),
+        ));
+    }
+    let h = host(&manifest).await;
+    let names: Vec<String> = (0..5).map(|i| format!("c{i}")).collect();
+    let outcomes = futures::future::join_all(names.iter().map(|n| run(&h, n))).await;
+    // The API accepts tok-2 only: the first token (tok-1) is answered 401, the host refreshes
+    // once — single flight across the five runs — and retries.
+    for o in &outcomes {
+        let r = results(o);
+        assert_eq!(r[0]["status"], 200, "{}", r[0]);
+        assert_eq!(
+            r[0]["body"], "hello Bearer [redacted]",
+            "the token is redacted from echoes"
+        );
+    }
+    assert_eq!(
+        issued.load(Ordering::SeqCst),
+        2,
+        "one refresh for all runs, one after the 401"
+    );
+    let token_calls = server
+        .requests()
+        .iter()
+        .filter(|q| q.path == "/oauth/v2/token")
+        .count();
+    assert_eq!(token_calls, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_token_endpoint_is_left_alone_for_its_cooldown() {
+    let issued = Arc::new(AtomicU32::new(0));
+    let server = FakeServer::start(oauth_router(issued.clone(), true)).await;
+    let requests = json!([{ "url": server.url("/api"), "auth": "oauth" }]);
+    let http = format!("{{ allow = {} }}", allow(&[&server]));
+    let h = host(&script("kit", &http, &oauth_profile(&server), requests)).await;
+    for _ in 0..3 {
+        let r = results(&run(&h, "kit").await);
+        assert_eq!(r[0]["error"], "rate-limited", "{}", r[0]);
+        assert!(
+            r[0]["message"].as_str().unwrap().contains("cooling down"),
+            "{}",
+            r[0]
+        );
+    }
+    assert_eq!(
+        issued.load(Ordering::SeqCst),
+        1,
+        "no refresh during the cool-down"
+    );
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    run(&h, "kit").await;
+    assert_eq!(
+        issued.load(Ordering::SeqCst),
+        2,
+        "a refresh again after the cool-down"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secret_values_never_reach_the_plugin_the_run_log_or_the_logs() {
+    let logs = connector_tests::logs::capture();
+    let server = FakeServer::start(routes::all()).await;
+    let requests = json!([{ "url": server.url("/echo"), "auth": "key" }]);
+    let http = format!("{{ allow = {} }}", allow(&[&server]));
+    let h = host(&script("kit", &http, KEY_PROFILE, requests)).await;
+    let o = run(&h, "kit").await;
+    let r = results(&o);
+    assert_eq!(
+        server.requests()[0].header("user-key"),
+        Some(SECRET),
+        "the host did send it"
+    );
+    let echoed = r[0]["body"].as_str().unwrap();
+    assert!(echoed.contains("[redacted]"), "{echoed}");
+    assert!(!o.summary.as_deref().unwrap().contains(SECRET));
+    let runs = h.runner.store.recent_runs(10, None).await.unwrap();
+    assert!(
+        !format!("{runs:?}").contains(SECRET),
+        "the run log holds a secret"
+    );
+    assert!(!format!("{:?}", h.runner.manifest).contains(SECRET));
+    let captured = logs.contents();
+    assert!(captured.contains("run finished"), "the capture works");
+    assert!(!captured.contains(SECRET), "a secret reached the logs");
+}
