@@ -38,7 +38,7 @@ impl RatePool {
             // Requests reach the upstream a little after the moment we let them start, and not
             // all equally late; a small margin keeps the upstream's view within quota too.
             window: window
-                + (window / 100).clamp(Duration::from_millis(20), Duration::from_millis(500)),
+                + (window / 100).clamp(Duration::from_millis(10), Duration::from_millis(500)),
             starts: Mutex::new(VecDeque::with_capacity(limit as usize)),
             concurrency: max_concurrency.map(|n| Arc::new(Semaphore::new(n.max(1) as usize))),
         }
