@@ -11,3 +11,5 @@ mod loading;
 mod cli;
 // Outbound HTTP: allowlist, SSRF, rate limits, retries, auth profiles, redaction.
 mod http;
+// The ploomes connector against the fake Ploomes API.
+mod ploomes;

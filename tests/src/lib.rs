@@ -2,9 +2,11 @@
 //! on each backend, and a host started from a manifest written for the test.
 
 pub mod db;
-pub mod fake;
 pub mod host;
 pub mod logs;
+
+/// The fake upstreams (their own crate, shared with the demo).
+pub use fake_upstreams as fake;
 
 use std::path::PathBuf;
 

@@ -1,8 +1,8 @@
 //! Request-log and route tests: what is recorded, arrival times, echo, redirect, bytes and status routes.
 
 use super::default_client;
-use crate::fake::routes;
-use crate::fake::{max_in_any_window, Answer, FakeServer};
+use crate::routes;
+use crate::{max_in_any_window, Answer, FakeServer};
 use std::time::Duration;
 
 #[tokio::test]

@@ -9,7 +9,7 @@
 //!
 //! ```no_run
 //! # async fn demo() {
-//! use connector_tests::fake::{routes, FakeServer, Quota, QuotaAnswer};
+//! use fake_upstreams::{routes, FakeServer, Quota, QuotaAnswer};
 //! let server = FakeServer::start(routes::echo_router()).await;
 //! server.set_quota(Some(Quota::per_minute(120, QuotaAnswer::ForbiddenHtml)));
 //! // ... point the client at server.base_url(), then check server.requests()
@@ -21,6 +21,7 @@ mod canned;
 mod fault;
 mod log;
 mod quota;
+pub mod ploomes;
 pub mod routes;
 mod serve;
 

@@ -1,8 +1,8 @@
 //! Quota tests: bursts, each over-quota answer, Retry-After forms, and the window freeing up.
 
 use super::default_client;
-use crate::fake::routes::{self, JSON_DOC};
-use crate::fake::{Answer, FakeServer, Quota, QuotaAnswer, RetryAfter};
+use crate::routes::{self, JSON_DOC};
+use crate::{Answer, FakeServer, Quota, QuotaAnswer, RetryAfter};
 use reqwest::header::RETRY_AFTER;
 use std::time::{Duration, SystemTime};
 

@@ -1,8 +1,8 @@
 //! Fault tests: each scripted fault as the client sees it, scopes, and faults on a test's own router.
 
 use super::{client, default_client};
-use crate::fake::routes::{self, JSON_DOC};
-use crate::fake::{Answer, FakeServer, Fault, FaultScope, Quota, QuotaAnswer, RetryAfter};
+use crate::routes::{self, JSON_DOC};
+use crate::{Answer, FakeServer, Fault, FaultScope, Quota, QuotaAnswer, RetryAfter};
 use axum::routing::get;
 use axum::Router;
 use std::time::{Duration, Instant};

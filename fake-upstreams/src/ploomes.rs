@@ -1,0 +1,1 @@
+//! A fake Ploomes API (work in progress).

@@ -1,0 +1,1 @@
+//! The ploomes connector (work in progress).

@@ -1,0 +1,1 @@
+//! ploomes connector tests (work in progress).

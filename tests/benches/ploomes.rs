@@ -1,0 +1,3 @@
+//! The ploomes benchmark (work in progress).
+
+fn main() {}
