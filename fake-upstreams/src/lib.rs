@@ -20,8 +20,8 @@ mod body;
 mod canned;
 mod fault;
 mod log;
-mod quota;
 pub mod ploomes;
+mod quota;
 pub mod routes;
 mod serve;
 

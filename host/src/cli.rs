@@ -62,11 +62,60 @@ pub enum Command {
         #[arg(long, default_value_t = 20)]
         limit: u32,
     },
+    /// Inspect and operate the durable job queue.
+    Queue {
+        /// What to do with it.
+        #[command(subcommand)]
+        action: QueueAction,
+    },
     /// Build the plugins, run every demo connector once on SQLite and print what happened.
     Demo {
         /// Where the demo's manifest and database go.
         #[arg(long, default_value = "target/demo")]
         dir: PathBuf,
+    },
+}
+
+/// `connector-host queue …`.
+#[derive(Debug, Subcommand)]
+pub enum QueueAction {
+    /// List jobs, newest first.
+    List {
+        /// Only jobs with this status (pending, processing, completed, failed).
+        #[arg(long)]
+        status: Option<String>,
+        /// Only jobs of this connector.
+        #[arg(long)]
+        connector: Option<String>,
+        /// How many jobs.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Give failed jobs a fresh set of attempts, due now.
+    Retry {
+        /// One job; without it, every failed job (of --connector, if given).
+        id: Option<i64>,
+        /// Only jobs of this connector.
+        #[arg(long)]
+        connector: Option<String>,
+    },
+    /// Delete finished jobs.
+    Purge {
+        /// Only completed or only failed jobs.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only jobs of this connector.
+        #[arg(long)]
+        connector: Option<String>,
+        /// Only jobs finished longer ago than this (e.g. 7d, 12h); default: all.
+        #[arg(long)]
+        older_than: Option<String>,
+    },
+    /// Deliver every due job now, then exit.
+    Work {
+        /// Stop after this many jobs.
+        #[arg(long, default_value_t = 10_000)]
+        max: usize,
     },
 }
 
@@ -216,8 +265,120 @@ pub async fn execute(cli: &Cli) -> Result<u8, Failure> {
             print!("{}", table::runs(&runs));
             Ok(0)
         }
+        Command::Queue { action } => queue(&cli.manifest, action).await,
         Command::Demo { dir } => demo::run(dir).await,
     }
+}
+
+fn job_status(status: &Option<String>) -> Result<Option<String>, Failure> {
+    match status.as_deref() {
+        None => Ok(None),
+        Some(s @ ("pending" | "processing" | "completed" | "failed")) => Ok(Some(s.to_owned())),
+        Some(other) => Err(Failure::bad_input(anyhow::anyhow!(
+            "--status: expected pending, processing, completed or failed, found {other:?}"
+        ))),
+    }
+}
+
+fn parse_age(text: &str) -> Result<chrono::Duration, Failure> {
+    let bad = || {
+        Failure::bad_input(anyhow::anyhow!(
+            "--older-than: expected an age like \"7d\", \"12h\" or \"30m\", found {text:?}"
+        ))
+    };
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
+    let n: i64 = number.parse().map_err(|_| bad())?;
+    match unit {
+        "d" => Ok(chrono::Duration::days(n)),
+        "h" => Ok(chrono::Duration::hours(n)),
+        "m" => Ok(chrono::Duration::minutes(n)),
+        "s" => Ok(chrono::Duration::seconds(n)),
+        _ => Err(bad()),
+    }
+}
+
+async fn queue(path: &Path, action: &QueueAction) -> Result<u8, Failure> {
+    use crate::store::JobFilter;
+    let (manifest, secrets) = load_manifest(path)?;
+    if let QueueAction::Work { max } = action {
+        let runner = Runner::start(manifest, secrets).await.map_err(classify)?;
+        let worker = format!("cli-{}", std::process::id());
+        let done = runner
+            .drain_queue(&worker, *max)
+            .await
+            .map_err(Failure::job);
+        runner.shutdown().await;
+        let done = done?;
+        print!("{}", table::jobs_done(&done));
+        let failed = done
+            .iter()
+            .any(|o| o.status != crate::runner::JobStatus::Completed);
+        return Ok(u8::from(failed));
+    }
+    let store = Store::connect(&manifest.database_url)
+        .await
+        .map_err(Failure::job)?;
+    store.migrate().await.map_err(Failure::job)?;
+    let now = chrono::Utc::now();
+    let result = match action {
+        QueueAction::List {
+            status,
+            connector,
+            limit,
+        } => {
+            let filter = JobFilter {
+                status: job_status(status)?,
+                connector: connector.clone(),
+            };
+            let jobs = store
+                .list_jobs(&filter, *limit)
+                .await
+                .map_err(Failure::job)?;
+            print!("{}", table::jobs(&jobs));
+            Ok(0)
+        }
+        QueueAction::Retry { id, connector } => {
+            let filter = JobFilter {
+                status: None,
+                connector: connector.clone(),
+            };
+            let n = store
+                .retry_failed_jobs(*id, &filter, now)
+                .await
+                .map_err(Failure::job)?;
+            println!("{n} failed job(s) queued again");
+            Ok(0)
+        }
+        QueueAction::Purge {
+            status,
+            connector,
+            older_than,
+        } => {
+            let filter = JobFilter {
+                status: job_status(status)?,
+                connector: connector.clone(),
+            };
+            if matches!(filter.status.as_deref(), Some("pending" | "processing")) {
+                return Err(Failure::bad_input(anyhow::anyhow!(
+                    "--status: only completed or failed jobs can be purged"
+                )));
+            }
+            let age = older_than
+                .as_deref()
+                .map(parse_age)
+                .transpose()?
+                .unwrap_or_default();
+            let n = store
+                .purge_jobs(&filter, now - age)
+                .await
+                .map_err(Failure::job)?;
+            println!("{n} finished job(s) purged");
+            Ok(0)
+        }
+        QueueAction::Work { .. } => unreachable!("handled above"),
+    };
+    store.close().await;
+    result
 }
 
 async fn validate(path: &Path) -> Result<u8, Failure> {

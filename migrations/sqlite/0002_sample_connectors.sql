@@ -15,5 +15,5 @@ CREATE TABLE kit_items (
     flag  BOOLEAN,
     data  BLOB,
     doc   TEXT,
-    at    TEXT
+    at    DATETIME
 );

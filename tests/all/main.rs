@@ -13,3 +13,7 @@ mod cli;
 mod http;
 // The ploomes connector against the fake Ploomes API.
 mod ploomes;
+// The durable job queue: delivery, back-off, dead letters, leases, dedup.
+mod queue;
+// The SQL grant check and typed values on both backends.
+mod sql;

@@ -177,16 +177,17 @@ async fn a_checkpoint_survives_a_later_trap() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn capabilities_are_denied_by_default_and_unbuilt_ones_answer_a_typed_error() {
+async fn capabilities_are_denied_by_default() {
     let db = TestDb::sqlite().unwrap();
     let host = start(&db, KIT, &FakeEnv::default()).await.unwrap();
     // No http table in the manifest: no origin is allowed.
     let outcome = host.runner.run("kit", job("http")).await.unwrap();
     assert_eq!(outcome.status, RunStatus::Failed);
     assert_eq!(outcome.error_kind.as_deref(), Some("denied"));
-    let outcome = host.runner.run("kit", job("enqueue")).await.unwrap();
-    assert_eq!(outcome.status, RunStatus::Failed);
-    assert_eq!(outcome.error_kind.as_deref(), Some("unsupported"));
+    assert_eq!(
+        outcome.error_message.as_deref(),
+        Some("http://127.0.0.1:9 is not in this connector's http.allow")
+    );
     host.runner.shutdown().await;
 }
 

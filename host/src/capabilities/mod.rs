@@ -6,7 +6,6 @@ pub mod config;
 pub mod db;
 pub mod http;
 pub mod log;
-pub mod queue;
 pub mod stdio;
 
 use crate::runtime::bindings::WitError;

@@ -1,7 +1,7 @@
 //! Plain-text tables for the terminal: run outcomes and the run log.
 
-use crate::runner::RunOutcome;
-use crate::store::RunRecord;
+use crate::runner::{JobOutcome, RunOutcome};
+use crate::store::{JobRecord, RunRecord};
 
 /// Renders rows under a header with columns padded to their widest cell.
 pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
@@ -114,6 +114,70 @@ pub fn runs(runs: &[RunRecord]) -> String {
             "status",
             "rows",
             "summary",
+        ],
+        &rows,
+    )
+}
+
+/// One line per queued job.
+pub fn jobs(jobs: &[JobRecord]) -> String {
+    let rows: Vec<Vec<String>> = jobs
+        .iter()
+        .map(|j| {
+            vec![
+                j.id.to_string(),
+                j.connector.clone(),
+                j.kind.clone(),
+                j.status.clone(),
+                format!("{}/{}", j.attempts, j.max_attempts),
+                j.run_after.format("%Y-%m-%d %H:%M:%S").to_string(),
+                j.dedup_key.clone().unwrap_or_default(),
+                shorten(j.last_error.as_deref().unwrap_or(""), 50),
+            ]
+        })
+        .collect();
+    render(
+        &[
+            "job",
+            "connector",
+            "kind",
+            "status",
+            "attempts",
+            "due (utc)",
+            "dedup key",
+            "last error",
+        ],
+        &rows,
+    )
+}
+
+/// One line per delivered job.
+pub fn jobs_done(done: &[JobOutcome]) -> String {
+    let rows: Vec<Vec<String>> = done
+        .iter()
+        .map(|o| {
+            vec![
+                o.job.id.to_string(),
+                o.job.connector.clone(),
+                o.job.kind.clone(),
+                o.job.attempts.to_string(),
+                o.status.as_str().to_owned(),
+                o.retry_at
+                    .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                    .unwrap_or_default(),
+                shorten(o.error.as_deref().unwrap_or(""), 50),
+            ]
+        })
+        .collect();
+    render(
+        &[
+            "job",
+            "connector",
+            "kind",
+            "attempt",
+            "outcome",
+            "retry at (utc)",
+            "error",
         ],
         &rows,
     )

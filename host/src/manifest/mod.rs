@@ -60,10 +60,28 @@ pub struct Manifest {
     pub database_url: String,
     /// `[runtime]`.
     pub runtime: RuntimeConfig,
+    /// `[queue]`.
+    pub queue: QueueConfig,
     /// `[rate_limits]`: named request pools that connectors share by name.
     pub rate_limits: BTreeMap<String, RateLimit>,
     /// `[connectors.NAME]`, by name.
     pub connectors: BTreeMap<String, ConnectorConfig>,
+}
+
+/// `[queue]`: retry policy and leases of the durable job queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueConfig {
+    /// Deliveries before a job is failed (dead letter); key `max_attempts`, default 5, 1 to 100.
+    /// A job may ask for fewer or more when enqueued.
+    pub max_attempts: u32,
+    /// After a failed attempt `n` the job waits `backoff_base · 2^n`; key `backoff_base`,
+    /// default 1m.
+    pub backoff_base: Duration,
+    /// The longest such wait; key `backoff_cap`, default 1h.
+    pub backoff_cap: Duration,
+    /// How long a worker holds a job before another host may take it back; key `lease`,
+    /// default 5m.
+    pub lease: Duration,
 }
 
 /// `[runtime]`: how the WebAssembly engine is run.
@@ -330,6 +348,7 @@ impl fmt::Debug for Manifest {
             .field("base_dir", &self.base_dir)
             .field("database_url", &redact_password(&self.database_url))
             .field("runtime", &self.runtime)
+            .field("queue", &self.queue)
             .field("rate_limits", &self.rate_limits)
             .field("connectors", &self.connectors)
             .finish()

@@ -118,6 +118,7 @@ fn struct_fields<T: DeserializeOwned>() -> Option<&'static [&'static str]> {
 pub(super) struct RawManifest {
     pub database: Field<RawDatabase>,
     pub runtime: Field<RawRuntime>,
+    pub queue: Field<RawQueue>,
     pub rate_limits: Field<BTreeMap<String, Field<RawRateLimit>>>,
     pub connectors: Field<BTreeMap<String, Field<RawConnector>>>,
 }
@@ -136,6 +137,16 @@ pub(super) struct RawRuntime {
     pub cache_dir: Field<String>,
     pub pooling: Field<bool>,
     pub max_instances: Field<i64>,
+}
+
+/// `[queue]`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawQueue {
+    pub max_attempts: Field<i64>,
+    pub backoff_base: Field<String>,
+    pub backoff_cap: Field<String>,
+    pub lease: Field<String>,
 }
 
 /// One `[rate_limits]` entry: `"120/min"` or `{ quota = "90/min", max_concurrency = 4 }`.

@@ -9,9 +9,9 @@ use std::fmt::Display;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::raw::{Field, RawManifest, RawRateLimit, RawRuntime, State};
+use super::raw::{Field, RawManifest, RawQueue, RawRateLimit, RawRuntime, State};
 use super::units::{self, format_duration, format_size, RateError};
-use super::{Env, Manifest, RateLimit, RuntimeConfig, Secrets};
+use super::{Env, Manifest, QueueConfig, RateLimit, RuntimeConfig, Secrets};
 use crate::suggest::closest;
 
 pub(super) const DURATION: &str = "a duration like \"30s\" or \"15m\"";
@@ -46,11 +46,13 @@ pub(super) fn check(
     let RawManifest {
         database,
         runtime,
+        queue,
         rate_limits,
         connectors,
     } = cx.take(raw, "", TABLE).unwrap_or_default();
     let database_url = cx.database_url(database);
     let runtime = cx.runtime(runtime);
+    let queue = cx.queue(queue);
     let declared_pools: BTreeSet<String> = match &rate_limits.state {
         State::Present(pools) => pools.keys().cloned().collect(),
         _ => BTreeSet::new(),
@@ -76,6 +78,7 @@ pub(super) fn check(
         base_dir,
         database_url,
         runtime,
+        queue,
         rate_limits,
         connectors: checked,
     };
@@ -314,6 +317,43 @@ impl Check<'_> {
             self.problem(at, format_args!("expected {expected}, found {what}"));
         }
         url
+    }
+
+    fn queue(&mut self, raw: Field<RawQueue>) -> QueueConfig {
+        let expected = "a table like { max_attempts = 5, backoff_base = \"1m\" }";
+        let queue = self.take(raw, "queue", expected).unwrap_or_default();
+        let expected = "an integer from 1 to 100";
+        let at = "queue.max_attempts";
+        let max_attempts = match self.take(queue.max_attempts, at, expected) {
+            Some(n @ 1..=100) => n as u32,
+            Some(n) => {
+                self.problem(at, format_args!("expected {expected}, found {n}"));
+                5
+            }
+            None => 5,
+        };
+        let limits = (Duration::from_millis(1), Duration::from_secs(7 * 86_400));
+        QueueConfig {
+            max_attempts,
+            backoff_base: self.duration(
+                queue.backoff_base,
+                "queue.backoff_base",
+                Duration::from_secs(60),
+                limits,
+            ),
+            backoff_cap: self.duration(
+                queue.backoff_cap,
+                "queue.backoff_cap",
+                Duration::from_secs(3600),
+                limits,
+            ),
+            lease: self.duration(
+                queue.lease,
+                "queue.lease",
+                Duration::from_secs(300),
+                (Duration::from_secs(1), Duration::from_secs(86_400)),
+            ),
+        }
     }
 
     fn runtime(&mut self, raw: Field<RawRuntime>) -> RuntimeConfig {

@@ -6,7 +6,7 @@ pub mod bindings;
 mod cache;
 
 use crate::capabilities::{
-    config::ConfigCap, db::DbCap, http::HttpCap, log::LogCap, queue::QueueCap, stdio::StdioSink,
+    config::ConfigCap, db::DbCap, http::HttpCap, log::LogCap, stdio::StdioSink,
 };
 use anyhow::{Context, Result};
 use bindings::connector::host as wit;
@@ -64,8 +64,6 @@ pub struct RunData {
     pub db: DbCap,
     /// Outbound HTTP.
     pub http: HttpCap,
-    /// The job queue.
-    pub queue: QueueCap,
     stdout: StdioSink,
     stderr: StdioSink,
 }
@@ -96,7 +94,6 @@ impl RunData {
             config,
             db,
             http,
-            queue: QueueCap,
             stdout,
             stderr,
         }
@@ -207,7 +204,7 @@ impl Runtime {
         wit::db::add_to_linker::<_, HasSelf<DbCap>>(&mut linker, |d| &mut d.db)?;
         wit::state::add_to_linker::<_, HasSelf<DbCap>>(&mut linker, |d| &mut d.db)?;
         wit::http::add_to_linker::<_, HasSelf<HttpCap>>(&mut linker, |d| &mut d.http)?;
-        wit::queue::add_to_linker::<_, HasSelf<QueueCap>>(&mut linker, |d| &mut d.queue)?;
+        wit::queue::add_to_linker::<_, HasSelf<DbCap>>(&mut linker, |d| &mut d.db)?;
 
         Ok(Runtime {
             engine,

@@ -1,8 +1,10 @@
 //! The host's database: SQLite (embedded default) or PostgreSQL chosen by URL, migrations, and
 //! the run log. Plugin SQL goes through `capabilities::db`, never through here.
 
+mod queue;
 mod runs;
 
+pub use queue::{backoff, JobFilter, JobRecord, LeasedJob};
 pub use runs::{NewRun, RunFinish, RunRecord, RunStatus};
 
 use anyhow::{bail, Context, Result};

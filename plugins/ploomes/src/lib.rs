@@ -1,1 +1,47 @@
-//! The ploomes connector (work in progress).
+//! The ploomes connector: syncs deals from the Ploomes CRM into `sales` (incrementally, by a
+//! keyset cursor checkpointed with every page) and keeps per-customer aggregates in
+//! `customer_sales`. See README.md for the settings and the meaning of each column.
+
+mod client;
+mod config;
+mod customers;
+mod odata;
+mod rows;
+mod sql;
+mod sync;
+mod time;
+
+use connector_sdk::{Connector, Error, Info, RunContext, RunSummary};
+
+struct Ploomes;
+
+impl Connector for Ploomes {
+    fn describe() -> Info {
+        let mut info = Info::new(
+            "ploomes",
+            env!("CARGO_PKG_VERSION"),
+            "syncs Ploomes deals into sales and aggregates them per customer into customer_sales",
+        )
+        .auth_profile("ploomes")
+        .table("sales")
+        .table("customer_sales")
+        .job("sync")
+        .job("full");
+        for (name, description) in config::DESCRIPTIONS {
+            info = info.setting(name, description);
+        }
+        info
+    }
+
+    fn run(ctx: RunContext) -> Result<RunSummary, Error> {
+        match ctx.job.as_str() {
+            "sync" => sync::run(false),
+            "full" => sync::run(true),
+            other => Err(Error::invalid(format!(
+                "unknown job {other:?}; this connector runs \"sync\" (incremental) or \"full\""
+            ))),
+        }
+    }
+}
+
+connector_sdk::export_connector!(Ploomes);

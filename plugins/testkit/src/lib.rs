@@ -2,7 +2,9 @@
 //! call) or exercise one capability each, so the host's tests drive a real wasm component.
 
 use connector_sdk::db::{self, Value};
-use connector_sdk::{config, log, state, Connector, Error, Info, RunContext, RunSummary};
+use connector_sdk::{
+    config, log, queue, state, Connector, Error, Info, Job, JobError, RunContext, RunSummary,
+};
 
 struct Testkit;
 
@@ -34,20 +36,130 @@ impl Connector for Testkit {
             "denied-table" => denied_table(),
             "http" => http(),
             "http-script" => http_script(),
-            "enqueue" => {
-                let id = connector_sdk::queue::enqueue(
-                    "noop",
-                    &serde_json::json!({}),
-                    connector_sdk::queue::Options::default(),
-                )?;
-                Ok(RunSummary::new(format!("enqueued job {id}")))
-            }
+            "enqueue" => enqueue(),
+            "sql-script" => sql_script(),
+            "roundtrip" => roundtrip(),
             "big-log" => big_log(),
             "stdout" => stdout(),
             "fail" => Err(Error::upstream("testkit asked to fail")),
             other => Err(Error::invalid(format!("unknown job {other}"))),
         }
     }
+
+    /// Job kinds: `ok` writes a row named after the job; `fail` asks for a retry; `permanent`
+    /// fails for good; `trap` panics; `slow` writes its row after ~100 ms of work.
+    fn handle_job(job: Job) -> Result<(), JobError> {
+        let write = |job: &Job| {
+            db::execute(
+                "INSERT INTO kit_items (id, n, label) VALUES ($1, $2, $3)",
+                &[
+                    Value::Text(format!("job-{}", job.id)),
+                    i64::from(job.attempt).into(),
+                    job.payload.as_str().into(),
+                ],
+            )
+            .map(drop)
+            .map_err(|e| JobError::Retry(format!("{e:?}")))
+        };
+        match job.kind.as_str() {
+            "ok" => write(&job),
+            "slow" => {
+                let started = std::time::Instant::now();
+                while started.elapsed() < std::time::Duration::from_millis(100) {
+                    std::hint::spin_loop();
+                }
+                write(&job)
+            }
+            "fail" => {
+                write(&job)?; // rolled back with the failure
+                Err(JobError::Retry(format!("attempt {} failed", job.attempt)))
+            }
+            "permanent" => Err(JobError::Permanent("this job can never work".into())),
+            "trap" => panic!("job {} trapped", job.id),
+            other => Err(JobError::Permanent(format!("unknown kind {other}"))),
+        }
+    }
+}
+
+/// Enqueues the jobs in the `jobs` setting (`[{kind, payload, delay_ms, max_attempts,
+/// dedup_key}]`); the summary lists their ids.
+fn enqueue() -> Result<RunSummary, Error> {
+    #[derive(serde::Deserialize)]
+    struct Spec {
+        kind: String,
+        #[serde(default)]
+        payload: serde_json::Value,
+        delay_ms: Option<u64>,
+        max_attempts: Option<u32>,
+        dedup_key: Option<String>,
+    }
+    let specs: Vec<Spec> = config::get_or("jobs", Vec::new())?;
+    let mut ids = Vec::new();
+    for s in specs {
+        let options = queue::Options {
+            delay_ms: s.delay_ms,
+            max_attempts: s.max_attempts,
+            dedup_key: s.dedup_key,
+        };
+        ids.push(queue::enqueue(&s.kind, &s.payload, options)?);
+    }
+    if config::get_or("fail_after_enqueue", false)? {
+        return Err(Error::upstream("failing after enqueueing"));
+    }
+    Ok(RunSummary::new(serde_json::to_string(&ids)?))
+}
+
+/// Runs every statement of the `statements` setting; the summary is a JSON array with, for
+/// each, "ok" or the error's kind.
+fn sql_script() -> Result<RunSummary, Error> {
+    let statements: Vec<String> = config::get_or("statements", Vec::new())?;
+    let outcomes: Vec<String> = statements
+        .iter()
+        .map(|sql| match db::query(sql, &[]) {
+            Ok(_) => "ok".to_owned(),
+            Err(e) => e.kind().to_owned(),
+        })
+        .collect();
+    Ok(RunSummary::new(serde_json::to_string(&outcomes)?))
+}
+
+/// Writes one value of every type and reads it back; the summary is the JSON of what came back.
+fn roundtrip() -> Result<RunSummary, Error> {
+    let written = vec![
+        Value::Text("rt".into()),
+        Value::Integer(i64::MAX),
+        Value::Null,
+        Value::Real(1234.5),
+        Value::Boolean(true),
+        Value::Blob(vec![0, 1, 2, 254, 255]),
+        Value::Json(r#"{"a":[1,2,{"b":null}],"c":"é✓"}"#.into()),
+        Value::Timestamp("2025-07-10T16:22:31.250-03:00".into()),
+    ];
+    db::execute(
+        "INSERT INTO kit_items (id, n, label, score, flag, data, doc, at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        &written,
+    )?;
+    let rows = db::query(
+        "SELECT id, n, label, score, flag, data, doc, at FROM kit_items WHERE id = $1",
+        &[Value::Text("rt".into())],
+    )?;
+    let back: Vec<serde_json::Value> = rows.rows[0]
+        .iter()
+        .map(|v| match v {
+            Value::Null => serde_json::json!({ "null": null }),
+            Value::Boolean(b) => serde_json::json!({ "boolean": b }),
+            Value::Integer(i) => serde_json::json!({ "integer": i }),
+            Value::Real(f) => serde_json::json!({ "real": f }),
+            Value::Text(s) => serde_json::json!({ "text": s }),
+            Value::Blob(b) => serde_json::json!({ "blob": b }),
+            Value::Json(s) => {
+                serde_json::json!({ "json": serde_json::from_str::<serde_json::Value>(s).ok() })
+            }
+            Value::Timestamp(s) => serde_json::json!({ "timestamp": s }),
+        })
+        .collect();
+    Ok(RunSummary::new(serde_json::to_string(&back)?))
 }
 
 /// Writes `rows` rows after the cursor, moves the cursor, and reads them back.

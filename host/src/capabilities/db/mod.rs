@@ -13,6 +13,7 @@ pub use guard::{check as check_sql, Grants, StatementKind};
 
 use crate::limits;
 use crate::runtime::bindings::connector::host::db::{self as wit, Rows, Value};
+use crate::runtime::bindings::connector::host::queue::{self as queue_wit, Options};
 use crate::runtime::bindings::connector::host::state;
 use crate::runtime::bindings::WitError;
 use crate::store::{Backend, Store};
@@ -33,6 +34,10 @@ pub struct DbCap {
     tx: Option<RunTx>,
     /// Rows inserted, updated or deleted by the run (committed or not).
     pub rows_written: u64,
+    /// Attempts a job gets when its enqueuer does not say (the manifest's `queue.max_attempts`).
+    pub default_max_attempts: u32,
+    /// Jobs enqueued by the run (committed or not).
+    pub jobs_enqueued: u64,
 }
 
 enum RunTx {
@@ -77,6 +82,8 @@ impl DbCap {
             deadline,
             tx: None,
             rows_written: 0,
+            default_max_attempts: 5,
+            jobs_enqueued: 0,
         }
     }
 
@@ -438,6 +445,109 @@ impl state::Host for DbCap {
 
     async fn checkpoint(&mut self) -> CapResult<()> {
         Ok(self.commit().await)
+    }
+}
+
+/// Longest delay a plugin may ask for a job.
+const MAX_JOB_DELAY: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
+
+impl queue_wit::Host for DbCap {
+    async fn enqueue(&mut self, kind: String, payload: String, options: Options) -> CapResult<u64> {
+        if kind.is_empty() || kind.len() > limits::JOB_KIND_BYTES {
+            return Ok(Err(WitError::Invalid(format!(
+                "a job kind is 1 to {} bytes",
+                limits::JOB_KIND_BYTES
+            ))));
+        }
+        if payload.len() > limits::JOB_PAYLOAD_BYTES
+            || options
+                .dedup_key
+                .as_ref()
+                .is_some_and(|k| k.len() > limits::STATE_KEY_BYTES)
+        {
+            return Ok(Err(WitError::TooLarge));
+        }
+        if serde_json::from_str::<serde_json::Value>(&payload).is_err() {
+            return Ok(Err(WitError::Invalid("a job payload must be JSON".into())));
+        }
+        let max_attempts = options.max_attempts.unwrap_or(self.default_max_attempts);
+        if !(1..=100).contains(&max_attempts) {
+            return Ok(Err(WitError::Invalid(
+                "max-attempts must be 1 to 100".into(),
+            )));
+        }
+        let delay = std::time::Duration::from_millis(options.delay_ms.unwrap_or(0));
+        if delay > MAX_JOB_DELAY {
+            return Ok(Err(WitError::Invalid(
+                "a job may be delayed 30 days at most".into(),
+            )));
+        }
+        let now = Utc::now();
+        let run_after = now + chrono::Duration::from_std(delay).unwrap_or_default();
+        let connector = self.connector.clone();
+        let insert = "INSERT INTO queue_jobs (connector, kind, payload, status, attempts, \
+            max_attempts, run_after, dedup_key, created_at, updated_at) \
+            VALUES ($1, $2, $3, 'pending', 0, $4, $5, $6, $7, $7) \
+            ON CONFLICT (connector, dedup_key) \
+            WHERE dedup_key IS NOT NULL AND status IN ('pending', 'processing') DO NOTHING \
+            RETURNING id";
+        let existing = "SELECT id FROM queue_jobs WHERE connector = $1 AND dedup_key = $2 \
+            AND status IN ('pending', 'processing')";
+        let tx = match self.tx().await {
+            Ok(tx) => tx,
+            Err(e) => return Ok(Err(e)),
+        };
+        let inserted: Result<Option<i64>, sqlx::Error> = on_tx!(tx, tx => sqlx::query_scalar(insert)
+            .bind(&*connector)
+            .bind(&kind)
+            .bind(&payload)
+            .bind(i64::from(max_attempts))
+            .bind(run_after)
+            .bind(options.dedup_key.as_deref())
+            .bind(now)
+            .fetch_optional(&mut **tx)
+            .await);
+        let id = match inserted {
+            Ok(Some(id)) => {
+                self.jobs_enqueued += 1;
+                id
+            }
+            // Deduplicated: answer the id of the unfinished job with that key.
+            Ok(None) => {
+                let found: Result<i64, sqlx::Error> = on_tx!(tx, tx => sqlx::query_scalar(existing)
+                    .bind(&*connector)
+                    .bind(options.dedup_key.as_deref())
+                    .fetch_one(&mut **tx)
+                    .await);
+                match found {
+                    Ok(id) => id,
+                    Err(e) => return Ok(Err(internal("enqueueing the job", e))),
+                }
+            }
+            Err(e) => return Ok(Err(internal("enqueueing the job", e))),
+        };
+        Ok(Ok(id as u64))
+    }
+}
+
+impl DbCap {
+    /// Marks leased job `id` completed inside the run's transaction, so the job's writes and its
+    /// completion commit together. False when this worker no longer holds the lease.
+    pub async fn complete_job(&mut self, id: i64, worker: &str) -> Result<bool, WitError> {
+        let now = Utc::now();
+        let sql = "UPDATE queue_jobs SET status = 'completed', finished_at = $3, updated_at = $3, \
+            lease_until = NULL, last_error = NULL \
+            WHERE id = $1 AND status = 'processing' AND leased_by = $2";
+        let tx = self.tx().await?;
+        let done = on_tx!(tx, tx => sqlx::query(sql)
+            .bind(id)
+            .bind(worker)
+            .bind(now)
+            .execute(&mut **tx)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(|e| internal("completing the job", e))?;
+        Ok(done == 1)
     }
 }
 

@@ -128,6 +128,15 @@ pub fn sqlite_value(row: &SqliteRow, i: usize) -> Result<Value, String> {
         ("BOOLEAN", _) | (_, "BOOLEAN") => {
             Value::Boolean(row.try_get::<bool, _>(i).map_err(get_err)?)
         }
+        // Timestamps are stored as RFC 3339 text; a DATETIME column reads back as a timestamp,
+        // as a TIMESTAMPTZ column does on PostgreSQL.
+        ("DATETIME", stored) if stored != "INTEGER" && stored != "REAL" => {
+            let text = row.try_get::<String, _>(i).map_err(get_err)?;
+            match parse_timestamp(&text) {
+                Ok(t) => Value::Timestamp(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+                Err(_) => Value::Text(text),
+            }
+        }
         (_, "INTEGER") => Value::Integer(row.try_get::<i64, _>(i).map_err(get_err)?),
         (_, "REAL") => Value::Real(row.try_get::<f64, _>(i).map_err(get_err)?),
         (_, "BLOB") => Value::Blob(row.try_get::<Vec<u8>, _>(i).map_err(get_err)?),

@@ -36,9 +36,9 @@ impl RatePool {
             name: name.to_owned(),
             limit: limit.max(1) as usize,
             // Requests reach the upstream a little after the moment we let them start, and not
-            // all equally late; a small margin keeps the upstream's view within quota too.
-            window: window
-                + (window / 100).clamp(Duration::from_millis(10), Duration::from_millis(500)),
+            // all equally late (on a busy 2-core machine, tens of milliseconds apart); a 2 %
+            // margin keeps the upstream's view within quota too.
+            window: window + (window / 50).clamp(Duration::from_millis(25), Duration::from_secs(1)),
             starts: Mutex::new(VecDeque::with_capacity(limit as usize)),
             concurrency: max_concurrency.map(|n| Arc::new(Semaphore::new(n.max(1) as usize))),
         }
@@ -150,6 +150,6 @@ mod tests {
         assert!(err.wait >= Duration::from_secs(60));
         // The refused caller left no reservation behind.
         let next = pool.reserve(t0, t0 + Duration::from_secs(3600)).unwrap();
-        assert!(next - t0 < Duration::from_secs(61));
+        assert!(next - t0 <= Duration::from_secs(62), "{:?}", next - t0);
     }
 }

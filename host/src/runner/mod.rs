@@ -2,6 +2,10 @@
 //! connector from start record to finish record. The CLI, the scheduler and tests all run
 //! connectors through here.
 
+mod jobs;
+
+pub use jobs::{JobOutcome, JobStatus};
+
 use crate::capabilities::{
     config::ConfigCap,
     db::{DbCap, Grants},
@@ -461,6 +465,32 @@ impl Runner {
             "run finished"
         );
         Ok(outcome)
+    }
+
+    /// Store data for one call into `loaded`'s plugin.
+    fn run_data(
+        &self,
+        loaded: &LoadedConnector,
+        run_id: i64,
+        deadline: Instant,
+        dry_run: bool,
+    ) -> RunData {
+        let name: Arc<str> = Arc::from(loaded.config.name.as_str());
+        let mut db = DbCap::new(
+            name.clone(),
+            loaded.grants.clone(),
+            self.store.clone(),
+            deadline,
+        );
+        db.default_max_attempts = self.manifest.queue.max_attempts;
+        RunData::new(
+            LogCap::new(name.clone(), run_id),
+            ConfigCap::new(loaded.settings.clone()),
+            db,
+            HttpCap::new(self.http.clone(), loaded.http.clone(), deadline, dry_run),
+            loaded.config.memory_limit,
+            StdioSink::pair(name, run_id),
+        )
     }
 
     /// Replaces every secret value in `text`.

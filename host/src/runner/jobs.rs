@@ -1,0 +1,167 @@
+//! Delivering queued jobs: lease the next due job, call the plugin's `handle-job` in a fresh
+//! instance, and commit the job's writes together with its completion — or roll them back and
+//! schedule the next attempt (`base · 2^attempts`, capped), or dead-letter it.
+
+use super::Runner;
+use crate::limits;
+use crate::runtime::bindings::connector::host::connector_types::{Job, JobError};
+use crate::runtime::CallOutcome;
+use crate::store::{backoff, LeasedJob};
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use std::time::Instant;
+
+/// How one delivery ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobStatus {
+    /// Done; its writes are committed.
+    Completed,
+    /// Failed; it will be tried again.
+    Retrying,
+    /// Failed for good (no attempts left, or a permanent error): dead letter.
+    Failed,
+    /// Another worker took the job over (this one's lease had expired); nothing was committed.
+    LostLease,
+}
+
+impl JobStatus {
+    /// A short name for tables and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Completed => "completed",
+            JobStatus::Retrying => "retrying",
+            JobStatus::Failed => "failed",
+            JobStatus::LostLease => "lost-lease",
+        }
+    }
+}
+
+/// One delivery.
+#[derive(Debug, Clone)]
+pub struct JobOutcome {
+    /// The job.
+    pub job: LeasedJob,
+    /// How it ended.
+    pub status: JobStatus,
+    /// The error, when it failed.
+    pub error: Option<String>,
+    /// When it will be tried again, when it will.
+    pub retry_at: Option<DateTime<Utc>>,
+}
+
+impl Runner {
+    /// Delivers the next due job of this host's connectors, if any, as worker `worker` at time
+    /// `now` (the clock is a parameter so tests can move it).
+    pub async fn process_next_job(
+        &self,
+        worker: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<JobOutcome>> {
+        let queue = &self.manifest.queue;
+        self.store.recover_expired_leases(now).await?;
+        let names: Vec<String> = self.connectors.keys().cloned().collect();
+        let Some(job) = self
+            .store
+            .lease_job(&names, worker, now, queue.lease)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let loaded = &self.connectors[&job.connector];
+        // A job may run until its lease is nearly up, and never past the connector's timeout.
+        let timeout = loaded.config.timeout.min(queue.lease.mul_f64(0.9));
+        let data = self.run_data(loaded, 0, Instant::now() + timeout, false);
+        let wit_job = Job {
+            id: job.id as u64,
+            kind: job.kind.clone(),
+            payload: job.payload.clone(),
+            attempt: job.attempts,
+        };
+        let (mut data, outcome) = self
+            .runtime
+            .call(&loaded.plugin, data, timeout, move |inst, store| {
+                Box::pin(async move { inst.call_handle_job(store, &wit_job).await })
+            })
+            .await;
+        let last_stderr = data.finish_stdio();
+        let (error, permanent) = match outcome {
+            CallOutcome::Returned(Ok(())) => {
+                let completed = match data.db.complete_job(job.id, worker).await {
+                    Ok(true) => data.db.commit().await.is_ok(),
+                    _ => false,
+                };
+                if !completed {
+                    let _ = data.db.rollback().await;
+                    return Ok(Some(JobOutcome {
+                        job,
+                        status: JobStatus::LostLease,
+                        error: None,
+                        retry_at: None,
+                    }));
+                }
+                return Ok(Some(JobOutcome {
+                    job,
+                    status: JobStatus::Completed,
+                    error: None,
+                    retry_at: None,
+                }));
+            }
+            CallOutcome::Returned(Err(JobError::Retry(m))) => (m, false),
+            CallOutcome::Returned(Err(JobError::Permanent(m))) => (m, true),
+            CallOutcome::Trapped(m) => (
+                match last_stderr {
+                    Some(line) => format!("trapped: {m}; the plugin said: {line}"),
+                    None => format!("trapped: {m}"),
+                },
+                false,
+            ),
+            CallOutcome::Timeout => (format!("the job passed its deadline of {timeout:?}"), false),
+            CallOutcome::OutOfMemory => ("the plugin ran out of memory".to_owned(), false),
+        };
+        let _ = data.db.rollback().await;
+        let error = self.redact(&limits::truncate(&error, limits::ERROR_MESSAGE_BYTES));
+        let retry_at = (!permanent && job.attempts < job.max_attempts).then(|| {
+            now + chrono::Duration::from_std(backoff(
+                job.attempts,
+                queue.backoff_base,
+                queue.backoff_cap,
+            ))
+            .unwrap_or_default()
+        });
+        self.store
+            .fail_attempt(job.id, worker, &error, retry_at, now)
+            .await?;
+        tracing::warn!(
+            connector = %job.connector,
+            job_id = job.id,
+            kind = %job.kind,
+            attempt = job.attempts,
+            retry_at = retry_at.map(|t| t.to_rfc3339()),
+            error = %error,
+            "job failed"
+        );
+        let status = if retry_at.is_some() {
+            JobStatus::Retrying
+        } else {
+            JobStatus::Failed
+        };
+        Ok(Some(JobOutcome {
+            job,
+            status,
+            error: Some(error),
+            retry_at,
+        }))
+    }
+
+    /// Delivers due jobs until none is left (or `max` were delivered); returns what happened.
+    pub async fn drain_queue(&self, worker: &str, max: usize) -> Result<Vec<JobOutcome>> {
+        let mut done = Vec::new();
+        while done.len() < max {
+            match self.process_next_job(worker, Utc::now()).await? {
+                Some(outcome) => done.push(outcome),
+                None => break,
+            }
+        }
+        Ok(done)
+    }
+}

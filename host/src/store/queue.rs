@@ -1,0 +1,250 @@
+//! The durable job queue's bookkeeping: leasing due jobs (`FOR UPDATE SKIP LOCKED` on
+//! PostgreSQL; on SQLite one `UPDATE … RETURNING`, atomic under its single writer), retry with
+//! back-off, dead-lettering, lease recovery, and the operator's list/retry/purge. Every function
+//! takes `now`, so tests drive the clock. Enqueueing happens inside a run's transaction
+//! (`capabilities::db`), completion inside the job's.
+
+use super::Store;
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use std::time::Duration;
+
+/// Runs the same sqlx expression on whichever pool the store has; both arms type-check apart.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            Store::Sqlite { host: $pool, .. } => $body,
+            Store::Postgres { pool: $pool } => $body,
+        }
+    };
+}
+
+/// A job a worker holds a lease on.
+#[derive(Debug, Clone)]
+pub struct LeasedJob {
+    /// The job's id.
+    pub id: i64,
+    /// The connector whose `handle-job` gets it.
+    pub connector: String,
+    /// What kind of job.
+    pub kind: String,
+    /// Its JSON payload.
+    pub payload: String,
+    /// Deliveries so far, this one included.
+    pub attempts: u32,
+    /// Deliveries before it is failed.
+    pub max_attempts: u32,
+}
+
+/// One row of `queue list`.
+#[derive(Debug, Clone)]
+pub struct JobRecord {
+    pub id: i64,
+    pub connector: String,
+    pub kind: String,
+    pub status: String,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub run_after: DateTime<Utc>,
+    pub dedup_key: Option<String>,
+    pub last_error: Option<String>,
+}
+
+/// Filters for listing and purging.
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    /// Only this status.
+    pub status: Option<String>,
+    /// Only this connector.
+    pub connector: Option<String>,
+}
+
+fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Store {
+    /// Returns jobs whose lease expired (their worker died) to `pending`, or fails them when
+    /// they have no attempts left. Returns how many were recovered.
+    pub async fn recover_expired_leases(&self, now: DateTime<Utc>) -> Result<u64> {
+        let fail = "UPDATE queue_jobs SET status = 'failed', finished_at = $1, updated_at = $1, \
+            lease_until = NULL, last_error = 'the worker holding the job stopped (lease expired)' \
+            WHERE status = 'processing' AND lease_until < $1 AND attempts >= max_attempts";
+        let retry =
+            "UPDATE queue_jobs SET status = 'pending', lease_until = NULL, leased_by = NULL, \
+            updated_at = $1, last_error = 'the worker holding the job stopped (lease expired)' \
+            WHERE status = 'processing' AND lease_until < $1";
+        let n = on_pool!(self, pool => {
+            sqlx::query(fail).bind(now).execute(pool).await?;
+            sqlx::query(retry).bind(now).execute(pool).await.map(|r| r.rows_affected())
+        })
+        .context("cannot recover expired queue leases")?;
+        Ok(n)
+    }
+
+    /// Leases the next due job of one of `connectors` for `lease`; `None` when nothing is due.
+    pub async fn lease_job(
+        &self,
+        connectors: &[String],
+        worker: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<Option<LeasedJob>> {
+        if connectors.is_empty() {
+            return Ok(None);
+        }
+        let until = now + chrono::Duration::from_std(lease).unwrap_or_default();
+        let lock = match self {
+            Store::Sqlite { .. } => "",
+            Store::Postgres { .. } => " FOR UPDATE SKIP LOCKED",
+        };
+        let sql = format!(
+            "UPDATE queue_jobs SET status = 'processing', attempts = attempts + 1, \
+             lease_until = $1, leased_by = $2, updated_at = $3 \
+             WHERE id = (SELECT id FROM queue_jobs WHERE status = 'pending' AND run_after <= $3 \
+                AND connector IN ({}) ORDER BY run_after, id LIMIT 1{lock}) \
+             AND status = 'pending' \
+             RETURNING id, connector, kind, payload, attempts, max_attempts",
+            placeholders(4, connectors.len())
+        );
+        let row = on_pool!(self, pool => {
+            let mut q = sqlx::query(&sql).bind(until).bind(worker).bind(now);
+            for c in connectors {
+                q = q.bind(c);
+            }
+            q.fetch_optional(pool).await.context("cannot lease a queue job")?.map(|r| -> Result<LeasedJob> {
+                Ok(LeasedJob {
+                    id: r.try_get(0)?,
+                    connector: r.try_get(1)?,
+                    kind: r.try_get(2)?,
+                    payload: r.try_get(3)?,
+                    attempts: r.try_get::<i64, _>(4)? as u32,
+                    max_attempts: r.try_get::<i64, _>(5)? as u32,
+                })
+            })
+        });
+        row.transpose()
+    }
+
+    /// Records a failed attempt: back to `pending` at `retry_at`, or `failed` (dead letter) when
+    /// `retry_at` is `None`. Only while `worker` still holds the lease.
+    pub async fn fail_attempt(
+        &self,
+        id: i64,
+        worker: &str,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let sql = match retry_at {
+            Some(_) => {
+                "UPDATE queue_jobs SET status = 'pending', run_after = $4, lease_until = NULL, \
+                leased_by = NULL, last_error = $3, updated_at = $5 \
+                WHERE id = $1 AND leased_by = $2 AND status = 'processing'"
+            }
+            None => {
+                "UPDATE queue_jobs SET status = 'failed', finished_at = $5, lease_until = NULL, \
+                last_error = $3, updated_at = $5 \
+                WHERE id = $1 AND leased_by = $2 AND status = 'processing' AND $4 IS NULL"
+            }
+        };
+        on_pool!(self, pool => sqlx::query(sql)
+            .bind(id)
+            .bind(worker)
+            .bind(error)
+            .bind(retry_at)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(drop))
+        .context("cannot record the job's failed attempt")
+    }
+
+    /// Jobs, newest first.
+    pub async fn list_jobs(&self, filter: &JobFilter, limit: u32) -> Result<Vec<JobRecord>> {
+        let sql =
+            "SELECT id, connector, kind, status, attempts, max_attempts, run_after, dedup_key, \
+            last_error FROM queue_jobs WHERE ($1 IS NULL OR status = $1) \
+            AND ($2 IS NULL OR connector = $2) ORDER BY id DESC LIMIT $3";
+        on_pool!(self, pool => {
+            let rows = sqlx::query(sql)
+                .bind(filter.status.as_deref())
+                .bind(filter.connector.as_deref())
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await
+                .context("cannot read the queue")?;
+            rows.iter().map(|r| -> Result<JobRecord> {
+                Ok(JobRecord {
+                    id: r.try_get(0)?,
+                    connector: r.try_get(1)?,
+                    kind: r.try_get(2)?,
+                    status: r.try_get(3)?,
+                    attempts: r.try_get(4)?,
+                    max_attempts: r.try_get(5)?,
+                    run_after: r.try_get(6)?,
+                    dedup_key: r.try_get(7)?,
+                    last_error: r.try_get(8)?,
+                })
+            }).collect()
+        })
+    }
+
+    /// Gives failed jobs (one, or all matching) a fresh set of attempts, due now.
+    pub async fn retry_failed_jobs(
+        &self,
+        id: Option<i64>,
+        filter: &JobFilter,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        let sql = "UPDATE queue_jobs SET status = 'pending', attempts = 0, run_after = $1, \
+            finished_at = NULL, leased_by = NULL, updated_at = $1 \
+            WHERE status = 'failed' AND ($2 IS NULL OR id = $2) AND ($3 IS NULL OR connector = $3)";
+        on_pool!(self, pool => sqlx::query(sql)
+            .bind(now)
+            .bind(id)
+            .bind(filter.connector.as_deref())
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))
+        .context("cannot retry failed jobs")
+    }
+
+    /// Deletes finished jobs (completed or failed) that finished before `before`.
+    pub async fn purge_jobs(&self, filter: &JobFilter, before: DateTime<Utc>) -> Result<u64> {
+        let sql = "DELETE FROM queue_jobs WHERE status IN ('completed', 'failed') \
+            AND ($1 IS NULL OR status = $1) AND ($2 IS NULL OR connector = $2) AND finished_at < $3";
+        on_pool!(self, pool => sqlx::query(sql)
+            .bind(filter.status.as_deref())
+            .bind(filter.connector.as_deref())
+            .bind(before)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))
+        .context("cannot purge the queue")
+    }
+}
+
+/// The back-off before the attempt after `attempts` failed ones: `base · 2^attempts`, capped.
+pub fn backoff(attempts: u32, base: Duration, cap: Duration) -> Duration {
+    base.saturating_mul(1u32 << attempts.min(20)).min(cap)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff;
+    use std::time::Duration;
+
+    #[test]
+    fn backoff_doubles_from_the_base_and_stops_at_the_cap() {
+        let (base, cap) = (Duration::from_secs(60), Duration::from_secs(3600));
+        assert_eq!(backoff(1, base, cap), Duration::from_secs(120));
+        assert_eq!(backoff(3, base, cap), Duration::from_secs(480));
+        assert_eq!(backoff(6, base, cap), cap);
+        assert_eq!(backoff(99, base, cap), cap);
+    }
+}

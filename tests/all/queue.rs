@@ -1,0 +1,370 @@
+use chrono::{Duration as Span, Utc};
+use connector_host::runner::{JobStatus, RunRequest, Runner};
+use connector_host::store::{JobFilter, RunStatus, Store};
+use connector_tests::db::TestDb;
+use connector_tests::host::{start, FakeEnv, TestHost};
+use serde_json::{json, Value};
+use sqlx::Row;
+
+/// A testkit connector that enqueues `jobs` when run with job "enqueue".
+fn kit(jobs: Value, extra: &str) -> String {
+    format!(
+        "[queue]\nbackoff_base = \"1m\"\nbackoff_cap = \"1h\"\nlease = \"5m\"\n\n\
+         [connectors.kit]\nplugin = {{plugin:testkit}}\ntables = [\"kit_items\"]\ntimeout = \"20s\"\n\
+         settings = {{ jobs = {} {extra} }}\n",
+        toml(&jobs)
+    )
+}
+
+fn toml(v: &Value) -> String {
+    match v {
+        Value::Array(a) => format!("[{}]", a.iter().map(toml).collect::<Vec<_>>().join(", ")),
+        Value::Object(o) => format!(
+            "{{ {} }}",
+            o.iter()
+                .map(|(k, v)| format!("{k} = {}", toml(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Value::String(s) => format!("{s:?}"),
+        other => other.to_string(),
+    }
+}
+
+async fn enqueue(host: &TestHost) -> Vec<i64> {
+    let req = RunRequest {
+        job: Some("enqueue".into()),
+        ..RunRequest::manual()
+    };
+    let o = host.runner.run("kit", req).await.unwrap();
+    assert_eq!(o.status, RunStatus::Succeeded, "{o:?}");
+    serde_json::from_str(o.summary.as_deref().unwrap()).unwrap()
+}
+
+async fn items(store: &Store) -> Vec<String> {
+    let sql = "SELECT id FROM kit_items ORDER BY id";
+    match store {
+        Store::Sqlite { host, .. } => sqlx::query(sql)
+            .fetch_all(host)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect(),
+        Store::Postgres { pool } => sqlx::query(sql)
+            .fetch_all(pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect(),
+    }
+}
+
+async fn job(store: &Store, id: i64) -> connector_host::store::JobRecord {
+    let all = store.list_jobs(&JobFilter::default(), 1000).await.unwrap();
+    all.into_iter().find(|j| j.id == id).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_enqueued_by_a_failed_run_never_exist() {
+    for db in TestDb::all("queue_rollback").await.unwrap() {
+        let host = start(
+            &db,
+            &kit(json!([{ "kind": "ok" }]), ", fail_after_enqueue = true"),
+            &FakeEnv::default(),
+        )
+        .await
+        .unwrap();
+        let req = RunRequest {
+            job: Some("enqueue".into()),
+            ..RunRequest::manual()
+        };
+        let o = host.runner.run("kit", req).await.unwrap();
+        assert_eq!(o.status, RunStatus::Failed);
+        assert!(
+            host.runner
+                .store
+                .list_jobs(&JobFilter::default(), 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{}",
+            db.backend
+        );
+        assert!(host
+            .runner
+            .process_next_job("w", Utc::now())
+            .await
+            .unwrap()
+            .is_none());
+        host.runner.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_is_delivered_and_its_writes_commit_with_its_completion() {
+    for db in TestDb::all("queue_deliver").await.unwrap() {
+        let host = start(
+            &db,
+            &kit(json!([{ "kind": "ok", "payload": {"n": 1} }]), ""),
+            &FakeEnv::default(),
+        )
+        .await
+        .unwrap();
+        let ids = enqueue(&host).await;
+        let done = host
+            .runner
+            .process_next_job("w", Utc::now())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (done.job.id, done.status),
+            (ids[0], JobStatus::Completed),
+            "{}",
+            db.backend
+        );
+        assert_eq!(done.job.payload, r#"{"n":1}"#);
+        assert_eq!(
+            items(&host.runner.store).await,
+            vec![format!("job-{}", ids[0])]
+        );
+        let record = job(&host.runner.store, ids[0]).await;
+        assert_eq!((record.status.as_str(), record.attempts), ("completed", 1));
+        assert!(host
+            .runner
+            .process_next_job("w", Utc::now())
+            .await
+            .unwrap()
+            .is_none());
+        host.runner.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_attempts_back_off_exponentially_then_dead_letter() {
+    for db in TestDb::all("queue_backoff").await.unwrap() {
+        let host = start(
+            &db,
+            &kit(json!([{ "kind": "fail", "max_attempts": 3 }]), ""),
+            &FakeEnv::default(),
+        )
+        .await
+        .unwrap();
+        let id = enqueue(&host).await[0];
+        let t0 = Utc::now() + Span::seconds(1);
+        let r = &host.runner;
+
+        let first = r.process_next_job("w", t0).await.unwrap().unwrap();
+        assert_eq!(first.status, JobStatus::Retrying, "{}", db.backend);
+        assert_eq!(
+            first.retry_at,
+            Some(t0 + Span::minutes(2)),
+            "base · 2^1 after the first failure"
+        );
+        assert!(
+            r.process_next_job("w", t0 + Span::seconds(119))
+                .await
+                .unwrap()
+                .is_none(),
+            "not due yet"
+        );
+
+        let t1 = t0 + Span::minutes(2);
+        let second = r.process_next_job("w", t1).await.unwrap().unwrap();
+        assert_eq!(
+            second.retry_at,
+            Some(t1 + Span::minutes(4)),
+            "base · 2^2 after the second"
+        );
+
+        let t2 = t1 + Span::minutes(4);
+        let third = r.process_next_job("w", t2).await.unwrap().unwrap();
+        assert_eq!(
+            (third.status, third.retry_at),
+            (JobStatus::Failed, None),
+            "max_attempts reached"
+        );
+        let record = job(&r.store, id).await;
+        assert_eq!(record.status, "failed");
+        assert_eq!(record.attempts, 3);
+        assert_eq!(record.last_error.as_deref(), Some("attempt 3 failed"));
+        assert!(
+            items(&r.store).await.is_empty(),
+            "a failed attempt's writes are rolled back"
+        );
+        assert!(
+            r.process_next_job("w", t2 + Span::days(1))
+                .await
+                .unwrap()
+                .is_none(),
+            "dead letters stay dead"
+        );
+
+        // An operator can give it another chance.
+        let filter = JobFilter::default();
+        assert_eq!(
+            r.store
+                .retry_failed_jobs(Some(id), &filter, t2)
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(job(&r.store, id).await.status, "pending");
+        r.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permanent_errors_and_traps_are_handled_per_their_kind() {
+    for db in TestDb::all("queue_permanent").await.unwrap() {
+        let jobs = json!([{ "kind": "permanent" }, { "kind": "trap" }]);
+        let host = start(&db, &kit(jobs, ""), &FakeEnv::default())
+            .await
+            .unwrap();
+        let ids = enqueue(&host).await;
+        let now = Utc::now() + Span::seconds(1);
+        let a = host
+            .runner
+            .process_next_job("w", now)
+            .await
+            .unwrap()
+            .unwrap();
+        let b = host
+            .runner
+            .process_next_job("w", now)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (a.job.id, a.status),
+            (ids[0], JobStatus::Failed),
+            "{}",
+            db.backend
+        );
+        assert_eq!(a.error.as_deref(), Some("this job can never work"));
+        assert_eq!((b.job.id, b.status), (ids[1], JobStatus::Retrying));
+        assert!(
+            b.error.unwrap().contains("job"),
+            "a trap is retried with its message"
+        );
+        host.runner.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_left_by_a_dead_worker_expires_and_the_job_runs_again() {
+    for db in TestDb::all("queue_lease").await.unwrap() {
+        let host = start(
+            &db,
+            &kit(json!([{ "kind": "ok" }]), ""),
+            &FakeEnv::default(),
+        )
+        .await
+        .unwrap();
+        let id = enqueue(&host).await[0];
+        let now = Utc::now() + Span::seconds(1);
+        let r = &host.runner;
+        // A worker leases the job and dies without finishing it.
+        let lease = std::time::Duration::from_secs(300);
+        let taken = r
+            .store
+            .lease_job(&["kit".to_owned()], "dead", now, lease)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(taken.id, id);
+        assert!(
+            r.process_next_job("live", now + Span::minutes(4))
+                .await
+                .unwrap()
+                .is_none(),
+            "still leased"
+        );
+        let done = r
+            .process_next_job("live", now + Span::minutes(6))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (done.job.id, done.status, done.job.attempts),
+            (id, JobStatus::Completed, 2),
+            "{}",
+            db.backend
+        );
+        // The dead worker's late completion is refused: the lease is no longer its own.
+        assert_eq!(job(&r.store, id).await.status, "completed");
+        r.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_never_run_the_same_job() {
+    for db in TestDb::all("queue_two_workers").await.unwrap() {
+        let jobs: Vec<Value> = (0..16).map(|_| json!({ "kind": "slow" })).collect();
+        let text = kit(Value::Array(jobs), "");
+        let a = start(&db, &text, &FakeEnv::default()).await.unwrap();
+        let path = a.dir.path().join("connectors.toml");
+        let (m, s) = connector_host::manifest::Manifest::load(&path, &FakeEnv::default()).unwrap();
+        let b = Runner::start(m, s).await.unwrap();
+        enqueue(&a).await;
+        let (done_a, done_b) =
+            tokio::join!(a.runner.drain_queue("a", 100), b.drain_queue("b", 100));
+        let (done_a, done_b) = (done_a.unwrap(), done_b.unwrap());
+        assert_eq!(
+            done_a.len() + done_b.len(),
+            16,
+            "{}: {} + {}",
+            db.backend,
+            done_a.len(),
+            done_b.len()
+        );
+        assert!(done_a
+            .iter()
+            .chain(&done_b)
+            .all(|o| o.status == JobStatus::Completed));
+        let mut ids: Vec<i64> = done_a.iter().chain(&done_b).map(|o| o.job.id).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 16, "a job was delivered twice");
+        assert_eq!(items(&a.runner.store).await.len(), 16);
+        for j in a
+            .runner
+            .store
+            .list_jobs(&JobFilter::default(), 100)
+            .await
+            .unwrap()
+        {
+            assert_eq!(j.attempts, 1, "job {} was leased more than once", j.id);
+        }
+        b.shutdown().await;
+        a.runner.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dedup_key_keeps_one_unfinished_job_per_key() {
+    for db in TestDb::all("queue_dedup").await.unwrap() {
+        let jobs = json!([
+            { "kind": "ok", "dedup_key": "order-7" },
+            { "kind": "ok", "dedup_key": "order-7" },
+            { "kind": "ok", "dedup_key": "order-8" },
+        ]);
+        let host = start(&db, &kit(jobs, ""), &FakeEnv::default())
+            .await
+            .unwrap();
+        let ids = enqueue(&host).await;
+        assert_eq!(
+            ids[0], ids[1],
+            "{}: the same key gives the same job",
+            db.backend
+        );
+        assert_ne!(ids[0], ids[2]);
+        host.runner.drain_queue("w", 10).await.unwrap();
+        // Once finished, the key is free again.
+        let again = enqueue(&host).await;
+        assert!(again[0] > ids[2], "{again:?} vs {ids:?}");
+        host.runner.shutdown().await;
+    }
+}
