@@ -142,6 +142,8 @@ pub struct Runner {
     runtime: Runtime,
     http: Arc<HttpShared>,
     connectors: BTreeMap<String, LoadedConnector>,
+    /// When this host last returned expired queue leases (see `jobs`).
+    last_lease_recovery: std::sync::Mutex<Option<DateTime<Utc>>>,
 }
 
 /// Errors a caller maps to "bad input" (exit code 2) rather than "the job failed".
@@ -186,6 +188,7 @@ impl Runner {
             runtime,
             http,
             connectors: BTreeMap::new(),
+            last_lease_recovery: std::sync::Mutex::new(None),
         };
         let configs: Vec<ConnectorConfig> = runner.manifest.connectors.values().cloned().collect();
         for config in configs {

@@ -39,6 +39,18 @@ impl Connector for Testkit {
             "enqueue" => enqueue(),
             "sql-script" => sql_script(),
             "roundtrip" => roundtrip(),
+            "upsert-bench" => upsert_bench(),
+            "enqueue-many" => {
+                let n: u64 = config::get_or("jobs", 1000)?;
+                for i in 0..n {
+                    queue::enqueue(
+                        "noop",
+                        &serde_json::json!({ "i": i }),
+                        queue::Options::default(),
+                    )?;
+                }
+                Ok(RunSummary::new(format!("enqueued {n}")))
+            }
             "big-log" => big_log(),
             "stdout" => stdout(),
             "fail" => Err(Error::upstream("testkit asked to fail")),
@@ -63,6 +75,7 @@ impl Connector for Testkit {
         };
         match job.kind.as_str() {
             "ok" => write(&job),
+            "noop" => Ok(()),
             "slow" => {
                 let started = std::time::Instant::now();
                 while started.elapsed() < std::time::Duration::from_millis(100) {
@@ -121,6 +134,41 @@ fn sql_script() -> Result<RunSummary, Error> {
         })
         .collect();
     Ok(RunSummary::new(serde_json::to_string(&outcomes)?))
+}
+
+/// Upserts `rows` generated rows of 10 columns into `bench_rows`, `batch` rows per call, with
+/// `round` in the text so a second run updates every row.
+fn upsert_bench() -> Result<RunSummary, Error> {
+    let rows: i64 = config::get_or("rows", 100_000)?;
+    let batch: i64 = config::get_or("batch", 1000)?;
+    let round: i64 = config::get_or("round", 0)?;
+    let columns = [
+        "id", "name", "qty", "price", "active", "note", "city", "stage", "score", "at",
+    ];
+    let mut written = 0;
+    let mut start = 0;
+    while start < rows {
+        let end = (start + batch).min(rows);
+        let chunk: Vec<db::Row> = (start..end)
+            .map(|i| {
+                vec![
+                    Value::Integer(i),
+                    Value::Text(format!("customer {i} r{round}")),
+                    Value::Integer(i % 97),
+                    Value::Real(i as f64 * 1.25),
+                    Value::Boolean(i % 2 == 0),
+                    Value::Text("a short note about the deal".into()),
+                    Value::Text("São Paulo".into()),
+                    Value::Integer(i % 7),
+                    Value::Real(0.5),
+                    Value::Timestamp("2025-07-10T16:22:31Z".into()),
+                ]
+            })
+            .collect();
+        written += db::upsert("bench_rows", &columns, &["id"], &chunk)?;
+        start = end;
+    }
+    Ok(RunSummary::new(format!("upserted {written}")).counter("rows", written))
 }
 
 /// Writes one value of every type and reads it back; the summary is the JSON of what came back.

@@ -1,0 +1,216 @@
+//! Database benchmarks (PERFORMANCE.md B7, B8, B12), side by side in one process:
+//!
+//! - upsert of ROWS rows × 10 columns from a plugin (`db.upsert`, 1,000 rows per call) against
+//!   the same multi-row `INSERT … ON CONFLICT` statements sent by native Rust through sqlx; fresh
+//!   inserts and a second pass where every row conflicts; SQLite and PostgreSQL;
+//! - queue throughput: JOBS no-op jobs enqueued by a plugin, then delivered one by one, each in
+//!   a fresh instance.
+//!
+//! `cargo bench -p connector-tests --bench db` (ROWS and JOBS from the environment; PostgreSQL
+//! from TEST_POSTGRES_URL). Figures go to BENCHMARKS.md.
+
+use connector_host::runner::RunRequest;
+use connector_host::store::Store;
+use connector_tests::db::TestDb;
+use connector_tests::host::{start, FakeEnv, TestHost};
+use std::time::{Duration, Instant};
+
+const COLUMNS: [&str; 10] = [
+    "id", "name", "qty", "price", "active", "note", "city", "stage", "score", "at",
+];
+
+fn env_or(name: &str, default: i64) -> i64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+async fn create_table(store: &Store) {
+    let (sqlite, pg) = (
+        "CREATE TABLE bench_rows (id INTEGER PRIMARY KEY, name TEXT, qty INTEGER, price REAL, \
+         active BOOLEAN, note TEXT, city TEXT, stage INTEGER, score REAL, at DATETIME)",
+        "CREATE TABLE bench_rows (id BIGINT PRIMARY KEY, name TEXT, qty BIGINT, price DOUBLE PRECISION, \
+         active BOOLEAN, note TEXT, city TEXT, stage BIGINT, score DOUBLE PRECISION, at TIMESTAMPTZ)",
+    );
+    match store {
+        Store::Sqlite { host, .. } => drop(sqlx::query(sqlite).execute(host).await.unwrap()),
+        Store::Postgres { pool } => drop(sqlx::query(pg).execute(pool).await.unwrap()),
+    }
+}
+
+fn upsert_sql(rows: usize) -> String {
+    let mut sql = format!("INSERT INTO bench_rows ({}) VALUES ", COLUMNS.join(", "));
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        let cells: Vec<String> = (0..10).map(|c| format!("${}", r * 10 + c + 1)).collect();
+        sql.push_str(&format!("({})", cells.join(", ")));
+    }
+    let set: Vec<String> = COLUMNS[1..]
+        .iter()
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    sql + &format!(" ON CONFLICT (id) DO UPDATE SET {}", set.join(", "))
+}
+
+/// The same rows the testkit's upsert-bench job writes, through sqlx, in one transaction.
+async fn native(store: &Store, rows: i64, round: i64) -> Duration {
+    let at: chrono::DateTime<chrono::Utc> = "2025-07-10T16:22:31Z".parse().unwrap();
+    let started = Instant::now();
+    macro_rules! run {
+        ($pool:expr) => {{
+            let mut tx = $pool.begin().await.unwrap();
+            let mut start = 0;
+            while start < rows {
+                let end = (start + 1000).min(rows);
+                let sql = upsert_sql((end - start) as usize);
+                let mut q = sqlx::query(&sql);
+                for i in start..end {
+                    q = q
+                        .bind(i)
+                        .bind(format!("customer {i} r{round}"))
+                        .bind(i % 97)
+                        .bind(i as f64 * 1.25)
+                        .bind(i % 2 == 0)
+                        .bind("a short note about the deal")
+                        .bind("São Paulo")
+                        .bind(i % 7)
+                        .bind(0.5f64)
+                        .bind(at);
+                }
+                q.execute(&mut *tx).await.unwrap();
+                start = end;
+            }
+            tx.commit().await.unwrap();
+        }};
+    }
+    match store {
+        Store::Sqlite { host, .. } => run!(host),
+        Store::Postgres { pool } => run!(pool),
+    }
+    started.elapsed()
+}
+
+async fn plugin(host: &TestHost, rows: i64, round: i64) -> Duration {
+    let _ = (rows, round);
+    let name = format!("r{round}");
+    let started = Instant::now();
+    let o = host
+        .runner
+        .run(
+            &name,
+            RunRequest {
+                job: Some("upsert-bench".into()),
+                ..RunRequest::manual()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(o.status.is_success(), "{o:?}");
+    started.elapsed()
+}
+
+async fn upserts(db: &TestDb, rows: i64) {
+    let connectors: String = (0..2)
+        .map(|round| {
+            format!(
+                "[connectors.r{round}]\nplugin = {{plugin:testkit}}\ntables = [\"bench_rows\"]\ntimeout = \"30m\"\n\
+                 memory = \"1GiB\"\nsettings = {{ rows = {rows}, batch = 1000, round = {round} }}\n"
+            )
+        })
+        .collect();
+    let host = start(db, &connectors, &FakeEnv::default()).await.unwrap();
+    let store = host.runner.store.clone();
+    create_table(&store).await;
+    let rate = |d: Duration| rows as f64 / d.as_secs_f64();
+    // Alternate plugin and native on the same table: fresh inserts, then every row conflicting.
+    let mut results = Vec::new();
+    for round in 0..2 {
+        drop_rows(&store).await;
+        let p_fresh = plugin(&host, rows, 0).await;
+        let p_conflict = plugin(&host, rows, 1).await;
+        drop_rows(&store).await;
+        let n_fresh = native(&store, rows, 0).await;
+        let n_conflict = native(&store, rows, 1).await;
+        results.push((p_fresh, p_conflict, n_fresh, n_conflict));
+        let _ = round;
+    }
+    let best = |f: fn(&(Duration, Duration, Duration, Duration)) -> Duration| {
+        results.iter().map(f).min().unwrap()
+    };
+    let (pf, pc, nf, nc) = (best(|r| r.0), best(|r| r.1), best(|r| r.2), best(|r| r.3));
+    println!(
+        "{:<8} {rows} rows x 10 cols: plugin fresh {:>8.0} rows/s, conflicting {:>8.0} rows/s ({:.2} of fresh); \
+         native fresh {:>8.0} rows/s, conflicting {:>8.0} rows/s; plugin/native time: fresh {:.2}x, conflicting {:.2}x",
+        db.backend, rate(pf), rate(pc), pf.as_secs_f64() / pc.as_secs_f64(), rate(nf), rate(nc),
+        pf.as_secs_f64() / nf.as_secs_f64(), pc.as_secs_f64() / nc.as_secs_f64()
+    );
+    host.runner.shutdown().await;
+}
+
+async fn drop_rows(store: &Store) {
+    match store {
+        Store::Sqlite { host, .. } => drop(
+            sqlx::query("DELETE FROM bench_rows")
+                .execute(host)
+                .await
+                .unwrap(),
+        ),
+        Store::Postgres { pool } => drop(
+            sqlx::query("TRUNCATE bench_rows")
+                .execute(pool)
+                .await
+                .unwrap(),
+        ),
+    }
+}
+
+async fn queue(db: &TestDb, jobs: i64) {
+    let text = format!(
+        "[connectors.kit]\nplugin = {{plugin:testkit}}\ntables = [\"kit_items\"]\ntimeout = \"10m\"\nsettings = {{ jobs = {jobs} }}\n"
+    );
+    let host = start(db, &text, &FakeEnv::default()).await.unwrap();
+    let started = Instant::now();
+    let o = host
+        .runner
+        .run(
+            "kit",
+            RunRequest {
+                job: Some("enqueue-many".into()),
+                ..RunRequest::manual()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(o.status.is_success(), "{o:?}");
+    let enqueue = started.elapsed();
+    let started = Instant::now();
+    let done = host
+        .runner
+        .drain_queue("bench", jobs as usize + 1)
+        .await
+        .unwrap();
+    let drain = started.elapsed();
+    assert_eq!(done.len() as i64, jobs);
+    println!(
+        "{:<8} queue: {jobs} no-op jobs enqueued by one run in {:?} ({:.0}/s); delivered one by one in {:?}: {:.0} jobs/s",
+        db.backend,
+        enqueue,
+        jobs as f64 / enqueue.as_secs_f64(),
+        drain,
+        jobs as f64 / drain.as_secs_f64()
+    );
+    host.runner.shutdown().await;
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let rows = env_or("ROWS", 100_000);
+    let jobs = env_or("JOBS", 10_000);
+    for db in TestDb::all("bench_db").await.unwrap() {
+        upserts(&db, rows).await;
+        queue(&db, jobs).await;
+    }
+}
