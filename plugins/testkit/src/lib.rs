@@ -36,6 +36,7 @@ impl Connector for Testkit {
             "denied-table" => denied_table(),
             "http" => http(),
             "http-script" => http_script(),
+            "http-loop" => http_loop(),
             "enqueue" => enqueue(),
             "sql-script" => sql_script(),
             "roundtrip" => roundtrip(),
@@ -384,6 +385,26 @@ fn http_script() -> Result<RunSummary, Error> {
     Ok(RunSummary::new(summary)
         .counter("ok", ok)
         .counter("failed", failed))
+}
+
+/// Sends the first scripted request `repeat` times and only counts the answers: the plugin's
+/// own work per request is as small as it gets (for the host-overhead benchmark).
+fn http_loop() -> Result<RunSummary, Error> {
+    let script: Vec<Scripted> = config::get_or("requests", Vec::new())?;
+    let repeat: u64 = config::get_or("repeat", 1)?;
+    let first = script
+        .first()
+        .ok_or_else(|| Error::invalid("no requests"))?;
+    let request = connector_sdk::http::Request::get(first.url.clone());
+    let (mut ok, mut bytes) = (0u64, 0u64);
+    for _ in 0..repeat {
+        let response = request.send()?;
+        ok += u64::from(response.status == 200);
+        bytes += response.body.len() as u64;
+    }
+    Ok(RunSummary::new(format!("{ok} ok"))
+        .counter("ok", ok)
+        .counter("bytes", bytes))
 }
 
 /// Sends a log message past the host's cap; succeeds if the host survives it.
