@@ -38,7 +38,7 @@ async fn through_host(server: &FakeServer) -> Duration {
         .await
         .unwrap();
     let req = RunRequest {
-        job: Some("http-script".into()),
+        job: Some("http-loop".into()),
         ..RunRequest::manual()
     };
     // Warm-up run: connections, caches.
