@@ -110,7 +110,18 @@ async fn the_grant_check_refuses_every_attack_and_passes_honest_sql() {
         } else {
             POSTGRES_ATTACKS
         };
-        let attacks: Vec<&str> = ATTACKS.iter().chain(own).copied().collect();
+        // Nesting past the parser's depth limit.
+        let deep = format!(
+            "SELECT * FROM kit_items WHERE n = {}1{}",
+            "(".repeat(100),
+            ")".repeat(100)
+        );
+        let attacks: Vec<&str> = ATTACKS
+            .iter()
+            .chain(own)
+            .copied()
+            .chain([deep.as_str()])
+            .collect();
         assert!(attacks.len() >= 25);
         let got = outcomes(&db, &attacks).await;
         for (sql, outcome) in attacks.iter().zip(&got) {
