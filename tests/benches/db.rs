@@ -39,13 +39,22 @@ async fn create_table(store: &Store) {
     }
 }
 
-fn upsert_sql(rows: usize) -> String {
+/// The same statement the host builds: `?` placeholders on SQLite, `$N` on PostgreSQL.
+fn upsert_sql(rows: usize, sqlite: bool) -> String {
     let mut sql = format!("INSERT INTO bench_rows ({}) VALUES ", COLUMNS.join(", "));
     for r in 0..rows {
         if r > 0 {
             sql.push_str(", ");
         }
-        let cells: Vec<String> = (0..10).map(|c| format!("${}", r * 10 + c + 1)).collect();
+        let cells: Vec<String> = (0..10)
+            .map(|c| {
+                if sqlite {
+                    "?".to_owned()
+                } else {
+                    format!("${}", r * 10 + c + 1)
+                }
+            })
+            .collect();
         sql.push_str(&format!("({})", cells.join(", ")));
     }
     let set: Vec<String> = COLUMNS[1..]
@@ -60,12 +69,12 @@ async fn native(store: &Store, rows: i64, round: i64) -> Duration {
     let at: chrono::DateTime<chrono::Utc> = "2025-07-10T16:22:31Z".parse().unwrap();
     let started = Instant::now();
     macro_rules! run {
-        ($pool:expr) => {{
+        ($pool:expr, $sqlite:expr) => {{
             let mut tx = $pool.begin().await.unwrap();
             let mut start = 0;
             while start < rows {
                 let end = (start + 1000).min(rows);
-                let sql = upsert_sql((end - start) as usize);
+                let sql = upsert_sql((end - start) as usize, $sqlite);
                 let mut q = sqlx::query(&sql);
                 for i in start..end {
                     q = q
@@ -87,8 +96,8 @@ async fn native(store: &Store, rows: i64, round: i64) -> Duration {
         }};
     }
     match store {
-        Store::Sqlite { host, .. } => run!(host),
-        Store::Postgres { pool } => run!(pool),
+        Store::Sqlite { host, .. } => run!(host, true),
+        Store::Postgres { pool } => run!(pool, false),
     }
     started.elapsed()
 }
