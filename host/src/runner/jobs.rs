@@ -84,7 +84,8 @@ impl Runner {
         let loaded = &self.connectors[&job.connector];
         // A job may run until its lease is nearly up, and never past the connector's timeout.
         let timeout = loaded.config.timeout.min(queue.lease.mul_f64(0.9));
-        let data = self.run_data(loaded, 0, Instant::now() + timeout, false);
+        let mut data = self.run_data(loaded, 0, Instant::now() + timeout, false);
+        data.db.relaxed_commit = true;
         let wit_job = Job {
             id: job.id as u64,
             kind: job.kind.clone(),

@@ -38,6 +38,10 @@ pub struct DbCap {
     pub default_max_attempts: u32,
     /// Jobs enqueued by the run (committed or not).
     pub jobs_enqueued: u64,
+    /// Commit without waiting for the WAL flush (PostgreSQL). Only for queue jobs: a job's
+    /// writes and its completion commit together, so a commit lost in a crash loses both and
+    /// the job simply runs again.
+    pub relaxed_commit: bool,
 }
 
 enum RunTx {
@@ -84,6 +88,7 @@ impl DbCap {
             rows_written: 0,
             default_max_attempts: 5,
             jobs_enqueued: 0,
+            relaxed_commit: false,
         }
     }
 
@@ -124,6 +129,12 @@ impl DbCap {
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| internal("opening the run transaction", e))?;
+                if self.relaxed_commit {
+                    sqlx::query("SET LOCAL synchronous_commit = off")
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| internal("opening the run transaction", e))?;
+                }
                 Ok(RunTx::Postgres(tx))
             }
         }
