@@ -8,5 +8,6 @@ pub mod limits;
 pub mod manifest;
 pub mod runner;
 pub mod runtime;
+pub mod scheduler;
 pub mod store;
 pub mod suggest;

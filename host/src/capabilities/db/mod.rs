@@ -125,16 +125,17 @@ impl DbCap {
                     .await
                     .map_err(|e| internal("opening the run transaction", e))?;
                 let ms = remaining.as_millis().clamp(1, i32::MAX as u128);
-                sqlx::query(&format!("SET LOCAL statement_timeout = {ms}"))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| internal("opening the run transaction", e))?;
-                if self.relaxed_commit {
-                    sqlx::query("SET LOCAL synchronous_commit = off")
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(|e| internal("opening the run transaction", e))?;
-                }
+                // One statement with bound values: its text never changes, so the prepared
+                // statement is reused run after run.
+                sqlx::query(
+                    "SELECT set_config('statement_timeout', $1, true), \
+                     set_config('synchronous_commit', $2, true)",
+                )
+                .bind(ms.to_string())
+                .bind(if self.relaxed_commit { "off" } else { "on" })
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| internal("opening the run transaction", e))?;
                 Ok(RunTx::Postgres(tx))
             }
         }
