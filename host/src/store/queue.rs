@@ -111,22 +111,48 @@ impl Store {
              RETURNING id, connector, kind, payload, attempts, max_attempts",
             placeholders(4, connectors.len())
         );
-        let row = on_pool!(self, pool => {
-            let mut q = sqlx::query(&sql).bind(until).bind(worker).bind(now);
-            for c in connectors {
-                q = q.bind(c);
-            }
-            q.fetch_optional(pool).await.context("cannot lease a queue job")?.map(|r| -> Result<LeasedJob> {
-                Ok(LeasedJob {
-                    id: r.try_get(0)?,
-                    connector: r.try_get(1)?,
-                    kind: r.try_get(2)?,
-                    payload: r.try_get(3)?,
-                    attempts: r.try_get::<i64, _>(4)? as u32,
-                    max_attempts: r.try_get::<i64, _>(5)? as u32,
+        let row = match self {
+            // One statement: SQLite takes the write lock for it and waits for it properly.
+            Store::Sqlite { host, .. } => {
+                let mut q = sqlx::query(&sql).bind(until).bind(worker).bind(now);
+                for c in connectors {
+                    q = q.bind(c);
+                }
+                let row = q
+                    .fetch_optional(host)
+                    .await
+                    .context("cannot lease a queue job")?;
+                row.map(|r| -> Result<LeasedJob> {
+                    Ok(LeasedJob {
+                        id: r.try_get(0)?,
+                        connector: r.try_get(1)?,
+                        kind: r.try_get(2)?,
+                        payload: r.try_get(3)?,
+                        attempts: r.try_get::<i64, _>(4)? as u32,
+                        max_attempts: r.try_get::<i64, _>(5)? as u32,
+                    })
                 })
-            })
-        });
+            }
+            Store::Postgres { pool } => {
+                let mut tx = pool.begin().await.context("cannot lease a queue job")?;
+                // A lease lost in a crash leaves the job pending, to be leased again: no need
+                // to wait for the WAL flush (it was most of the cost of a delivery).
+                sqlx::query("SELECT set_config('synchronous_commit', 'off', true)")
+                    .execute(&mut *tx)
+                    .await
+                    .context("cannot lease a queue job")?;
+                let mut q = sqlx::query(&sql).bind(until).bind(worker).bind(now);
+                for c in connectors {
+                    q = q.bind(c);
+                }
+                let row = q
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .context("cannot lease a queue job")?;
+                tx.commit().await.context("cannot lease a queue job")?;
+                row.map(to_job)
+            }
+        };
         row.transpose()
     }
 
@@ -227,6 +253,24 @@ impl Store {
             .map(|r| r.rows_affected()))
         .context("cannot purge the queue")
     }
+}
+
+/// Reads a leased job from a `RETURNING` row of either backend.
+fn to_job<R>(r: R) -> Result<LeasedJob>
+where
+    R: Row,
+    usize: sqlx::ColumnIndex<R>,
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(LeasedJob {
+        id: r.try_get(0)?,
+        connector: r.try_get(1)?,
+        kind: r.try_get(2)?,
+        payload: r.try_get(3)?,
+        attempts: r.try_get::<i64, _>(4)? as u32,
+        max_attempts: r.try_get::<i64, _>(5)? as u32,
+    })
 }
 
 /// The back-off before the attempt after `attempts` failed ones: `base · 2^attempts`, capped.
