@@ -56,8 +56,8 @@ async fn host(connectors: &str) -> TestHost {
         ("OAUTH_SECRET", "client-secret-xyz"),
         ("OAUTH_REFRESH", "refresh-token-abc"),
     ]);
-    let host = start(&db, connectors, &env).await.unwrap();
-    std::mem::forget(db); // the SQLite file lives as long as the test process
+    let mut host = start(&db, connectors, &env).await.unwrap();
+    host.keep(db);
     host
 }
 

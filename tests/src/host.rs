@@ -37,6 +37,14 @@ pub struct TestHost {
     pub runner: Runner,
     /// Keeps the manifest directory (and the compile cache) alive.
     pub dir: tempfile::TempDir,
+    db: Option<TestDb>,
+}
+
+impl TestHost {
+    /// Keeps `db` alive (and cleans it up) as long as this host.
+    pub fn keep(&mut self, db: TestDb) {
+        self.db = Some(db);
+    }
 }
 
 /// Writes `connectors` (TOML `[connectors.*]` tables; `{plugin:NAME}` becomes the path of that
@@ -48,7 +56,11 @@ pub async fn start(db: &TestDb, connectors: &str, env: &FakeEnv) -> Result<TestH
     std::fs::write(&path, text)?;
     let (manifest, secrets) = Manifest::load(&path, env)?;
     let runner = Runner::start(manifest, secrets).await?;
-    Ok(TestHost { runner, dir })
+    Ok(TestHost {
+        runner,
+        dir,
+        db: None,
+    })
 }
 
 /// The manifest text `start` writes.
