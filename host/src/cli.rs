@@ -51,6 +51,12 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Print the next fire times of every schedule, local and UTC.
+    Schedule {
+        /// Fires per schedule.
+        #[arg(long, default_value_t = 5)]
+        count: usize,
+    },
     /// Apply database migrations.
     Migrate,
     /// List recent runs.
@@ -117,6 +123,15 @@ pub enum QueueAction {
         #[arg(long, default_value_t = 10_000)]
         max: usize,
     },
+}
+
+/// The `schedule` command's table: the next `count` fires after `now` of every schedule.
+pub fn schedule_table(
+    manifest: &Manifest,
+    now: chrono::DateTime<chrono::Utc>,
+    count: usize,
+) -> String {
+    table::schedule(manifest, now, count)
 }
 
 /// An error with the exit code it deserves.
@@ -266,6 +281,11 @@ pub async fn execute(cli: &Cli) -> Result<u8, Failure> {
             Ok(0)
         }
         Command::Queue { action } => queue(&cli.manifest, action).await,
+        Command::Schedule { count } => {
+            let (manifest, _) = load_manifest(&cli.manifest)?;
+            print!("{}", table::schedule(&manifest, chrono::Utc::now(), *count));
+            Ok(0)
+        }
         Command::Demo { dir } => demo::run(dir).await,
     }
 }

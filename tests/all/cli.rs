@@ -81,3 +81,50 @@ async fn validate_refuses_a_plugin_that_uses_tables_it_was_not_granted() {
         "{message}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_schedule_command_shows_local_and_utc_fires_across_a_dst_change() {
+    let db = TestDb::sqlite().unwrap();
+    let text = "[connectors.kit]\nplugin = {plugin:testkit}\n\
+        [connectors.kit.schedules.nightly]\ncron = \"30 2 * * *\"\ntimezone = \"Europe/Malta\"\njob = \"sync\"\n";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("connectors.toml");
+    std::fs::write(&path, manifest(&db, text)).unwrap();
+    let (m, _) =
+        connector_host::manifest::Manifest::load(&path, &connector_tests::host::FakeEnv::default())
+            .unwrap();
+    let now = "2025-03-28T12:00:00Z".parse().unwrap();
+    let table = connector_host::cli::schedule_table(&m, now, 3);
+    let lines: Vec<&str> = table.lines().skip(2).collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    let fires: Vec<(String, String)> = lines
+        .iter()
+        .map(|l| {
+            let cells: Vec<&str> = l.split("  ").filter(|c| !c.trim().is_empty()).collect();
+            let n = cells.len();
+            (
+                cells[n - 2].trim().to_owned(),
+                cells[n - 1].trim().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        fires,
+        [
+            (
+                "2025-03-29 02:30:00 CET".to_owned(),
+                "2025-03-29 01:30:00Z".to_owned()
+            ),
+            // 02:30 does not exist on the 30th: it fires once, right after the jump.
+            (
+                "2025-03-30 03:00:00 CEST".to_owned(),
+                "2025-03-30 01:00:00Z".to_owned()
+            ),
+            (
+                "2025-03-31 02:30:00 CEST".to_owned(),
+                "2025-03-31 00:30:00Z".to_owned()
+            ),
+        ],
+        "{table}"
+    );
+}

@@ -1,5 +1,6 @@
 //! Plain-text tables for the terminal: run outcomes and the run log.
 
+use crate::manifest::Manifest;
 use crate::runner::{JobOutcome, RunOutcome};
 use crate::store::{JobRecord, RunRecord};
 
@@ -115,6 +116,35 @@ pub fn runs(runs: &[RunRecord]) -> String {
             "rows",
             "summary",
         ],
+        &rows,
+    )
+}
+
+/// The next `count` fires after `now` of every schedule in the manifest, local and UTC.
+pub fn schedule(manifest: &Manifest, now: chrono::DateTime<chrono::Utc>, count: usize) -> String {
+    let mut rows = Vec::new();
+    for c in manifest.connectors.values() {
+        for s in &c.schedules {
+            let zone = s.cron.timezone();
+            for fire in s.cron.upcoming(now, count) {
+                rows.push(vec![
+                    c.name.clone(),
+                    s.name.clone(),
+                    s.job.clone(),
+                    s.cron.expression().to_owned(),
+                    fire.with_timezone(&zone)
+                        .format("%Y-%m-%d %H:%M:%S %Z")
+                        .to_string(),
+                    fire.format("%Y-%m-%d %H:%M:%SZ").to_string(),
+                ]);
+            }
+        }
+    }
+    if rows.is_empty() {
+        return "no schedules in the manifest\n".to_owned();
+    }
+    render(
+        &["connector", "schedule", "job", "cron", "local", "utc"],
         &rows,
     )
 }

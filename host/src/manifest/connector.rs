@@ -41,6 +41,8 @@ impl Check<'_> {
             memory,
             http,
             auth,
+            schedule,
+            schedules,
         } = raw;
         let plugin = self.plugin(plugin, &join(&at, "plugin"));
         let tables = self.tables(tables, &join(&at, "tables"));
@@ -54,6 +56,7 @@ impl Check<'_> {
         let memory_limit = self.size(memory, &join(&at, "memory"), 256 * MIB, limits);
         let http = self.http(http, &join(&at, "http"), pools);
         let auth = self.auth(auth, &join(&at, "auth"));
+        let schedules = self.schedules(schedule, schedules, &at);
         ConnectorConfig {
             name: name.to_string(),
             plugin,
@@ -63,6 +66,7 @@ impl Check<'_> {
             memory_limit,
             http,
             auth,
+            schedules,
         }
     }
 

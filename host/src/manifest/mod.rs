@@ -17,6 +17,7 @@
 mod auth;
 mod connector;
 mod raw;
+mod schedule;
 mod secrets;
 mod units;
 mod validate;
@@ -128,7 +129,12 @@ pub struct ConnectorConfig {
     pub http: HttpConfig,
     /// Named auth profiles the plugin may ask `http.send` to apply.
     pub auth: BTreeMap<String, AuthProfile>,
+    /// When the connector runs by itself: `schedules.NAME` tables, or the shorthand `schedule`
+    /// (named `default`).
+    pub schedules: Vec<ScheduleConfig>,
 }
+
+pub use schedule::{Missed, Overlap, ScheduleConfig};
 
 /// `[connectors.NAME.http]`: where the plugin may send requests, and how.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -172,6 +172,21 @@ pub(super) struct RawQuota {
     pub max_concurrency: Field<i64>,
 }
 
+/// One schedule: `[connectors.NAME.schedules.SCHEDULE]` or the shorthand `schedule = {…}`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawSchedule {
+    pub cron: Field<String>,
+    pub timezone: Field<String>,
+    pub job: Field<String>,
+    pub timeout: Field<String>,
+    pub jitter: Field<String>,
+    pub overlap: Field<String>,
+    pub missed: Field<String>,
+    pub catch_up_max: Field<i64>,
+    pub catch_up_window: Field<String>,
+}
+
 /// `[connectors.NAME]`.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -183,6 +198,8 @@ pub(super) struct RawConnector {
     pub memory: Field<String>,
     pub http: Field<RawHttp>,
     pub auth: Field<BTreeMap<String, Field<RawAuth>>>,
+    pub schedule: Field<RawSchedule>,
+    pub schedules: Field<BTreeMap<String, Field<RawSchedule>>>,
 }
 
 /// `[connectors.NAME.http]`.

@@ -59,6 +59,13 @@ pub struct CronSchedule {
     schedules: Vec<cron::Schedule>,
 }
 
+/// Two schedules are equal when they were written the same: same expression, same zone.
+impl PartialEq for CronSchedule {
+    fn eq(&self, other: &Self) -> bool {
+        self.expression == other.expression && self.timezone == other.timezone
+    }
+}
+
 impl CronSchedule {
     /// Parses a cron expression with 5 fields (minute hour day-of-month month day-of-week),
     /// 6 (seconds first) or 7 (seconds first, year last), or an `@` shorthand (`@daily`,
