@@ -122,16 +122,7 @@ impl Store {
                     .fetch_optional(host)
                     .await
                     .context("cannot lease a queue job")?;
-                row.map(|r| -> Result<LeasedJob> {
-                    Ok(LeasedJob {
-                        id: r.try_get(0)?,
-                        connector: r.try_get(1)?,
-                        kind: r.try_get(2)?,
-                        payload: r.try_get(3)?,
-                        attempts: r.try_get::<i64, _>(4)? as u32,
-                        max_attempts: r.try_get::<i64, _>(5)? as u32,
-                    })
-                })
+                row.map(to_job)
             }
             Store::Postgres { pool } => {
                 let mut tx = pool.begin().await.context("cannot lease a queue job")?;
