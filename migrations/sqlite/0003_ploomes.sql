@@ -1,5 +1,5 @@
--- Tables of the ploomes connector (plugins/ploomes). Dates are RFC 3339 UTC text; money is REAL
--- (the connector rounds aggregates to cents).
+-- Tables of the ploomes connector (plugins/ploomes). Dates are RFC 3339 UTC text in DATETIME
+-- columns (read back as timestamps); money is REAL (the connector rounds aggregates to cents).
 
 -- One row per Ploomes deal, as last read (upserted by id).
 CREATE TABLE sales (
@@ -12,10 +12,10 @@ CREATE TABLE sales (
     pipeline_id      INTEGER,
     stage_id         INTEGER,
     owner_id         INTEGER,
-    create_date      TEXT,
-    finish_date      TEXT,
-    last_update_date TEXT NOT NULL,
-    synced_at        TEXT NOT NULL         -- when the connector last wrote the row
+    create_date      DATETIME,
+    finish_date      DATETIME,
+    last_update_date DATETIME NOT NULL,
+    synced_at        DATETIME NOT NULL     -- when the connector last wrote the row
 );
 CREATE INDEX sales_customer ON sales (customer_id);
 
@@ -34,13 +34,13 @@ CREATE TABLE customer_sales (
     average_deal_value       REAL NOT NULL DEFAULT 0,    -- total_revenue / won_deals (0 without)
     products_purchased       INTEGER,                    -- not in Ploomes deals; left to their owner
     total_products           INTEGER,                    -- not in Ploomes deals; left to their owner
-    first_purchase_date      TEXT,
-    last_purchase_date       TEXT,
+    first_purchase_date      DATETIME,
+    last_purchase_date       DATETIME,
     days_since_last_purchase INTEGER,                    -- kept current at every run
     has_custom_pricing       BOOLEAN NOT NULL DEFAULT FALSE,  -- not in Ploomes deals; left to its owner
     pricing_history_count    INTEGER NOT NULL DEFAULT 0,      -- not in Ploomes deals; left to its owner
-    last_sync_at             TEXT NOT NULL,              -- when a run last recomputed the row
-    created_at               TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
-    updated_at               TEXT NOT NULL               -- when a run last changed the row
+    last_sync_at             DATETIME NOT NULL,          -- when a run last recomputed the row
+    created_at               DATETIME NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+    updated_at               DATETIME NOT NULL           -- when the connector last wrote the row
 );
 CREATE INDEX customer_sales_revenue ON customer_sales (total_revenue DESC);

@@ -121,7 +121,9 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, String> {
             out.push(Tok::Lit(val));
         } else if c.is_ascii_alphabetic() || c == '_' {
             let start = i;
-            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || matches!(chars[i], '_' | '/')) {
+            while i < chars.len()
+                && (chars[i].is_ascii_alphanumeric() || matches!(chars[i], '_' | '/'))
+            {
                 i += 1;
             }
             let word: String = chars[start..i].iter().collect();
@@ -215,7 +217,11 @@ impl Parser {
                         "le" => Op::Le,
                         _ => return Err(format!("unknown operator '{w}'")),
                     },
-                    other => return Err(format!("expected an operator after {path}, found {other:?}")),
+                    other => {
+                        return Err(format!(
+                            "expected an operator after {path}, found {other:?}"
+                        ))
+                    }
                 };
                 match self.next() {
                     Some(Tok::Lit(v)) => Ok(Expr::Cmp(path, op, v)),
@@ -235,7 +241,10 @@ pub fn parse(s: &str) -> Result<Expr, String> {
     };
     let e = p.or()?;
     if p.pos < p.toks.len() {
-        return Err(format!("unexpected {:?} after the expression", p.toks[p.pos]));
+        return Err(format!(
+            "unexpected {:?} after the expression",
+            p.toks[p.pos]
+        ));
     }
     Ok(e)
 }
@@ -293,9 +302,14 @@ struct TagItem<'a> {
 
 impl Entity for TagItem<'_> {
     fn property(&self, path: &str) -> Result<Val, String> {
-        match path.strip_prefix(self.var).and_then(|p| p.strip_prefix('/')) {
+        match path
+            .strip_prefix(self.var)
+            .and_then(|p| p.strip_prefix('/'))
+        {
             Some("TagId") => Ok(Val::Int(self.tag)),
-            _ => Err(format!("Could not find a property named '{path}' on type 'Tag'.")),
+            _ => Err(format!(
+                "Could not find a property named '{path}' on type 'Tag'."
+            )),
         }
     }
     fn tags(&self, path: &str) -> Result<Vec<i64>, String> {
@@ -325,7 +339,9 @@ mod tests {
         fn property(&self, path: &str) -> Result<Val, String> {
             match path {
                 "Id" => Ok(Val::Int(7)),
-                "LastUpdateDate" => Ok(Val::Date(dates::parse("2025-07-10T16:22:31-03:00").unwrap())),
+                "LastUpdateDate" => Ok(Val::Date(
+                    dates::parse("2025-07-10T16:22:31-03:00").unwrap(),
+                )),
                 "Title" => Ok(Val::Str("O'Brien".into())),
                 "FinishDate" => Ok(Val::Null),
                 _ => Err(format!("no {path}")),
@@ -344,11 +360,18 @@ mod tests {
     fn keyset_filters_evaluate() {
         assert!(holds("LastUpdateDate eq 2025-07-10T19:22:31Z and Id gt 6"));
         assert!(!holds("(LastUpdateDate gt 2025-07-10T16:22:31-03:00 or (LastUpdateDate eq 2025-07-10T16:22:31-03:00 and Id gt 7))"));
-        assert!(holds("Contact/Tags/any(t: t/TagId eq 40006184) and not (Id eq 8)"));
-        assert!(holds("Title eq 'O''Brien' and FinishDate eq null and Id ge -1"));
+        assert!(holds(
+            "Contact/Tags/any(t: t/TagId eq 40006184) and not (Id eq 8)"
+        ));
+        assert!(holds(
+            "Title eq 'O''Brien' and FinishDate eq null and Id ge -1"
+        ));
         assert!(parse("Id eq").is_err());
         assert!(eval(&parse("Nope eq 1").unwrap(), &Row).is_err());
         let e = parse("Tags/any(t: t/TagId eq 1) and (LastUpdateDate gt 2025-01-01T00:00:00Z or (LastUpdateDate eq 2025-01-01T00:00:00Z and Id gt 3))").unwrap();
-        assert_eq!(date_lower_bound(&e, "LastUpdateDate"), dates::parse("2025-01-01T00:00:00Z"));
+        assert_eq!(
+            date_lower_bound(&e, "LastUpdateDate"),
+            dates::parse("2025-01-01T00:00:00Z")
+        );
     }
 }

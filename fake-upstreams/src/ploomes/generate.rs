@@ -89,18 +89,51 @@ impl Rng {
 }
 
 const PREFIXES: &[&str] = &[
-    "Vinícola", "Distribuidora", "Comercial", "Mercado", "Adega", "Empório", "Restaurante",
-    "Hotel", "Supermercado", "Atacado", "Bistrô", "Cantina",
+    "Vinícola",
+    "Distribuidora",
+    "Comercial",
+    "Mercado",
+    "Adega",
+    "Empório",
+    "Restaurante",
+    "Hotel",
+    "Supermercado",
+    "Atacado",
+    "Bistrô",
+    "Cantina",
 ];
 const WORDS: &[&str] = &[
-    "Serra", "Vale", "Sol", "Horizonte", "Aurora", "Bela Vista", "Primavera", "Campos", "Litoral",
-    "Pampa", "Araucária", "Cerrado", "Gaúcha", "Paulista", "Mineira", "Atlântico", "Jardim",
-    "Ipê", "Pinheiro", "Porto",
+    "Serra",
+    "Vale",
+    "Sol",
+    "Horizonte",
+    "Aurora",
+    "Bela Vista",
+    "Primavera",
+    "Campos",
+    "Litoral",
+    "Pampa",
+    "Araucária",
+    "Cerrado",
+    "Gaúcha",
+    "Paulista",
+    "Mineira",
+    "Atlântico",
+    "Jardim",
+    "Ipê",
+    "Pinheiro",
+    "Porto",
 ];
 const SUFFIXES: &[&str] = &["Ltda", "S.A.", "ME", "EIRELI"];
 const PRODUCTS: &[&str] = &[
-    "Lote Cabernet", "Caixa Malbec", "Espumante Brut", "Kit Degustação", "Reserva Merlot",
-    "Contrato Anual", "Pedido Chardonnay", "Tannat Safra",
+    "Lote Cabernet",
+    "Caixa Malbec",
+    "Espumante Brut",
+    "Kit Degustação",
+    "Reserva Merlot",
+    "Contrato Anual",
+    "Pedido Chardonnay",
+    "Tannat Safra",
 ];
 
 /// A valid CNPJ (`12.345.678/0001-95`) from 8 random digits.
@@ -116,7 +149,14 @@ fn cnpj(rng: &mut Rng) -> String {
         d.push(if r < 2 { 0 } else { 11 - r });
     }
     let s: String = d.iter().map(|x| char::from(b'0' + *x as u8)).collect();
-    format!("{}.{}.{}/{}-{}", &s[0..2], &s[2..5], &s[5..8], &s[8..12], &s[12..14])
+    format!(
+        "{}.{}.{}/{}-{}",
+        &s[0..2],
+        &s[2..5],
+        &s[5..8],
+        &s[8..12],
+        &s[12..14]
+    )
 }
 
 /// Contacts (customers first) and deals, deals in `Id` order.
@@ -171,23 +211,38 @@ pub fn generate(g: &Generate) -> (Vec<Contact>, Vec<Deal>) {
         .into_iter()
         .map(|contact_id| {
             let create = rng.range(start, end);
-            let status_id = match rng.range(0, 100) {
+            let mut status_id = match rng.range(0, 100) {
                 0..=24 => 1,
                 25..=74 => 2,
                 _ => 3,
             };
-            let finish = (status_id != 1).then(|| (create + rng.range(86_400, 120 * 86_400)).min(end));
+            let mut finish = (status_id != 1).then(|| create + rng.range(86_400, 120 * 86_400));
+            if finish.is_some_and(|f| f > end) {
+                // Not decided yet at the end of the data's time span.
+                status_id = 1;
+                finish = None;
+            }
             let touched = finish.unwrap_or(create);
+            let mut last_update = touched + rng.range(0, 72 * 3600);
+            if last_update > end {
+                last_update = touched + (end - touched) / 2;
+            }
             let pipeline = rng.range(0, 2);
-            let amount = if rng.chance(2) {
-                0.0
-            } else {
-                let log = rng.f64() * (80_000f64 / 500.0).ln();
-                ((500.0 * log.exp()) * 100.0).round() / 100.0
+            let amount = match rng.range(0, 100) {
+                0 => None, // no amount filled in
+                1..=2 => Some(0.0),
+                _ => {
+                    let log = rng.f64() * (80_000f64 / 500.0).ln();
+                    Some(((500.0 * log.exp()) * 100.0).round() / 100.0)
+                }
             };
             Deal {
                 id: 0,
-                title: format!("{} {}", rng.pick(PRODUCTS), 2023 + (create - start) / (365 * 86_400)),
+                title: format!(
+                    "{} {}",
+                    rng.pick(PRODUCTS),
+                    2023 + (create - start) / (365 * 86_400)
+                ),
                 contact_id,
                 amount,
                 status_id,
@@ -196,7 +251,7 @@ pub fn generate(g: &Generate) -> (Vec<Contact>, Vec<Deal>) {
                 owner_id: 40_012 + rng.range(0, 8),
                 create_date: create,
                 finish_date: finish,
-                last_update_date: (touched + rng.range(0, 72 * 3600)).min(end),
+                last_update_date: last_update,
             }
         })
         .collect();
@@ -231,10 +286,14 @@ mod tests {
         assert_eq!(d1, d2);
         assert_eq!(d1.len(), 1200);
         assert_eq!(c1.len(), 170);
-        let customers: std::collections::HashSet<_> = d1.iter().filter_map(|d| d.contact_id).collect();
+        let customers: std::collections::HashSet<_> =
+            d1.iter().filter_map(|d| d.contact_id).collect();
         assert_eq!(customers.len(), 150, "every customer has a deal");
         let bulk = dates::ymd(2024, 3, 15) + 13 * 3600;
-        assert_eq!(d1.iter().filter(|d| d.last_update_date == bulk).count(), 320);
+        assert_eq!(
+            d1.iter().filter(|d| d.last_update_date == bulk).count(),
+            320
+        );
         assert_eq!(cnpj(&mut Rng::new(1)).len(), 18);
     }
 }

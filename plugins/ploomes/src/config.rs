@@ -106,9 +106,13 @@ impl Settings {
             overlap_seconds: range("overlap_seconds", raw.overlap_seconds, 60, 0, 7 * 86_400)?,
             contacts_lookup,
             contacts_batch: range("contacts_batch", raw.contacts_batch, 50, 1, 100)? as usize,
-            quota_wait: Duration::from_secs(
-                range("quota_wait_seconds", raw.quota_wait_seconds, 300, 0, 86_400)? as u64,
-            ),
+            quota_wait: Duration::from_secs(range(
+                "quota_wait_seconds",
+                raw.quota_wait_seconds,
+                300,
+                0,
+                86_400,
+            )? as u64),
         })
     }
 

@@ -29,6 +29,30 @@ fn values(ids: &[i64]) -> Vec<Value> {
     ids.iter().map(|&i| Value::Integer(i)).collect()
 }
 
+/// Every customer that has deals in `sales` or a row in `customer_sales` (what a walk over every
+/// deal recomputes: the second set catches customers whose last deal moved away).
+pub fn all() -> Result<BTreeSet<i64>, Error> {
+    let mut all = BTreeSet::new();
+    for sql in [sql::CUSTOMERS_IN_SALES, sql::CUSTOMERS_IN_CUSTOMER_SALES] {
+        let mut after = i64::MIN;
+        loop {
+            let rows = db::query(sql, &[after.into()])?;
+            for id in rows
+                .rows
+                .iter()
+                .filter_map(|r| r.first().and_then(Value::as_i64))
+            {
+                all.insert(id);
+                after = id;
+            }
+            if rows.rows.len() < 10_000 {
+                break;
+            }
+        }
+    }
+    Ok(all)
+}
+
 /// Recomputes the `customer_sales` rows of `customers` from `sales`.
 pub fn recompute(
     customers: &BTreeSet<i64>,
@@ -63,7 +87,12 @@ pub fn recompute(
         .map(|a| customer_row(a, contacts.get(&a.customer_id), now))
         .collect();
     for chunk in rows.chunks(UPSERT_ROWS) {
-        db::upsert("customer_sales", sql::CUSTOMER_COLUMNS, &["customer_id"], chunk)?;
+        db::upsert(
+            "customer_sales",
+            sql::CUSTOMER_COLUMNS,
+            &["customer_id"],
+            chunk,
+        )?;
     }
     done.written = rows.len() as u64;
     Ok(done)
@@ -86,8 +115,12 @@ fn contacts(
     if scan {
         let mut after = 0i64;
         loop {
-            let url =
-                odata::contacts_scan_url(&settings.base_url, after, settings.client_tag_id, MAX_PAGE);
+            let url = odata::contacts_scan_url(
+                &settings.base_url,
+                after,
+                settings.client_tag_id,
+                MAX_PAGE,
+            );
             let page: Vec<Contact> = client.list(&url, "GET /Contacts")?;
             let full = page.len() >= MAX_PAGE as usize;
             for c in page {

@@ -122,6 +122,7 @@ mod tests {
              &$filter=Contact/Tags/any(t:%20t/TagId%20eq%2040)%20and%20(LastUpdateDate%20gt%202025-07-10T16:22:31%2B01:00%20or%20(LastUpdateDate%20eq%202025-07-10T16:22:31%2B01:00%20and%20Id%20gt%207))\
              &$orderby=LastUpdateDate,Id&$top=300"
         );
-        assert!(deals_url("b", &Start::Beginning, None, 5).ends_with("LastUpdateDate&$orderby=LastUpdateDate,Id&$top=5"));
+        assert!(deals_url("b", &Start::Beginning, None, 5)
+            .ends_with("LastUpdateDate&$orderby=LastUpdateDate,Id&$top=5"));
     }
 }

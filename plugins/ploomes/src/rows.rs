@@ -62,10 +62,13 @@ pub fn status_name(status_id: Option<i64>) -> Option<&'static str> {
 
 /// A date Ploomes sent, as a timestamp value (NULL when absent); an unreadable date is an error
 /// naming the deal and the field.
-fn date(deal: i64, field: &str, value: &Option<String>) -> Result<Value, Error> {
-    match value.as_deref() {
-        None | Some("") => Ok(Value::Null),
-        Some(s) => time::normalize(s).map(Value::Timestamp).ok_or_else(|| {
+fn date(deal: i64, field: &str, value: Option<String>) -> Result<Value, Error> {
+    match value {
+        None => Ok(Value::Null),
+        Some(s) if s.is_empty() => Ok(Value::Null),
+        // Ploomes' own form passes as is (the host stores timestamps in UTC).
+        Some(s) if time::is_rfc3339(&s) => Ok(Value::Timestamp(s)),
+        Some(s) => time::normalize(&s).map(Value::Timestamp).ok_or_else(|| {
             Error::invalid(format!(
                 "deal {deal}: {field} {s:?} is not a date-time Ploomes is expected to send"
             ))
@@ -74,20 +77,20 @@ fn date(deal: i64, field: &str, value: &Option<String>) -> Result<Value, Error> 
 }
 
 /// The `sales` row of `deal` in `sql::SALES_COLUMNS` order.
-pub fn sales_row(deal: &Deal, synced_at: &str) -> Result<Row, Error> {
+pub fn sales_row(deal: Deal, synced_at: &str) -> Result<Row, Error> {
     Ok(vec![
         deal.id.into(),
         deal.contact_id.into(),
-        deal.title.clone().into(),
+        deal.title.into(),
         deal.amount.filter(|a| a.is_finite()).into(),
         deal.status_id.into(),
         status_name(deal.status_id).into(),
         deal.pipeline_id.into(),
         deal.stage_id.into(),
         deal.owner_id.into(),
-        date(deal.id, "CreateDate", &deal.create_date)?,
-        date(deal.id, "FinishDate", &deal.finish_date)?,
-        date(deal.id, "LastUpdateDate", &deal.last_update_date)?,
+        date(deal.id, "CreateDate", deal.create_date)?,
+        date(deal.id, "FinishDate", deal.finish_date)?,
+        date(deal.id, "LastUpdateDate", deal.last_update_date)?,
         Value::Timestamp(synced_at.to_owned()),
     ])
 }
@@ -136,19 +139,21 @@ impl Aggregate {
         })
     }
 
-    /// Revenue per won deal, in cents precision; 0 without won deals.
+    /// Revenue per won deal, rounded to the cent (half away from zero); 0 without won deals.
     pub fn average_deal_value(&self) -> f64 {
         if self.won_deals == 0 {
-            0.0
-        } else {
-            cents(self.total_revenue / self.won_deals as f64)
+            return 0.0;
         }
+        // From whole cents, so that 8217.345 rounds to 8217.35 as it would on paper.
+        let revenue_cents = (self.total_revenue * 100.0).round();
+        (revenue_cents / self.won_deals as f64).round() / 100.0
     }
 }
 
 /// The `customer_sales` row in `sql::CUSTOMER_COLUMNS` order; `now` is the run's time.
 pub fn customer_row(agg: &Aggregate, contact: Option<&Contact>, now: i64) -> Row {
-    let stamp = |t: Option<i64>| -> Value { t.map(|t| Value::Timestamp(time::format_utc(t))).into() };
+    let stamp =
+        |t: Option<i64>| -> Value { t.map(|t| Value::Timestamp(time::format_utc(t))).into() };
     let now_value = Value::Timestamp(time::format_utc(now));
     vec![
         agg.customer_id.into(),
@@ -163,9 +168,7 @@ pub fn customer_row(agg: &Aggregate, contact: Option<&Contact>, now: i64) -> Row
         agg.average_deal_value().into(),
         stamp(agg.first_purchase),
         stamp(agg.last_purchase),
-        agg.last_purchase
-            .map(|t| time::days_between(t, now))
-            .into(),
+        agg.last_purchase.map(|t| time::days_between(t, now)).into(),
         now_value.clone(),
         now_value,
     ]

@@ -88,6 +88,14 @@ pub fn aggregates(n: usize) -> String {
     )
 }
 
+/// The next chunk of customers with deals, after customer `$1`.
+pub const CUSTOMERS_IN_SALES: &str = "SELECT DISTINCT customer_id FROM sales \
+     WHERE customer_id > $1 ORDER BY customer_id LIMIT 10000";
+
+/// The next chunk of customers with a `customer_sales` row, after customer `$1`.
+pub const CUSTOMERS_IN_CUSTOMER_SALES: &str = "SELECT customer_id FROM customer_sales \
+     WHERE customer_id > $1 ORDER BY customer_id LIMIT 10000";
+
 /// Removes the rows of `n` customers (`$1…$n`) that no longer have any deal.
 pub fn delete_customers(n: usize) -> String {
     format!(
@@ -98,7 +106,8 @@ pub fn delete_customers(n: usize) -> String {
 
 /// The next chunk of customers with a purchase date, after customer `$1`, for refreshing
 /// `days_since_last_purchase`.
-pub const PURCHASE_DATES: &str = "SELECT customer_id, CAST(last_purchase_date AS TEXT) AS last_purchase_date, \
+pub const PURCHASE_DATES: &str =
+    "SELECT customer_id, CAST(last_purchase_date AS TEXT) AS last_purchase_date, \
      days_since_last_purchase FROM customer_sales \
      WHERE customer_id > $1 AND last_purchase_date IS NOT NULL ORDER BY customer_id LIMIT 5000";
 

@@ -1,15 +1,18 @@
 //! One sync run: walk `/Deals` by keyset on (LastUpdateDate, Id) from the saved cursor, upsert each
-//! page into `sales` and checkpoint it together with the cursor and the set of customers still to
-//! recompute; then recompute those customers' `customer_sales` rows.
+//! page into `sales` and checkpoint it together with the cursor (and, incrementally, the set of
+//! customers still to recompute); then recompute those customers' `customer_sales` rows. A walk
+//! from the beginning (first run, `full` job, changed settings) recomputes every customer at its
+//! end instead of tracking them page by page.
 //!
 //! Why a keyset and not `$skip`: a deal updated during the sync moves to the end of the
 //! (LastUpdateDate, Id) order, so pages already read never shift — no row is skipped and no
 //! version is read twice; the updated deal is read again, in its new version, when the walk
-//! reaches it. Why `overlap_seconds`: Ploomes stamps `LastUpdateDate` with whole seconds, so a
-//! deal written in the same second as the last one read, but with a lower `Id`, or committed a
-//! little after its stamp, would sort before the cursor; an incremental run therefore starts a
-//! little before the cursor (upserts make re-reading harmless). A run that was interrupted resumes
-//! exactly at its cursor.
+//! reaches it. Why an incremental run starts at `LastUpdateDate ge (cursor - overlap_seconds)`
+//! rather than strictly after the cursor: Ploomes stamps `LastUpdateDate` in whole seconds, so a
+//! deal written later in the cursor's own second but with a lower `Id` would sort before the
+//! cursor, and a write committed a little after its stamp could too; re-reading that short span
+//! is harmless (upserts). A run that was interrupted resumes strictly after its cursor, since it
+//! is still walking the past.
 
 use crate::client::Client;
 use crate::config::Settings;
@@ -41,6 +44,9 @@ struct Cursor {
     id: i64,
     /// Whether the run that wrote it reached the end of the deals.
     complete: bool,
+    /// Whether the walk started at the beginning: its end recomputes every customer.
+    #[serde(default)]
+    full: bool,
 }
 
 /// Counters for the run summary.
@@ -88,10 +94,14 @@ pub fn run(full: bool) -> Result<RunSummary, Error> {
             id: c.id,
         },
     };
+    // A walk from the beginning (or resuming one) recomputes every customer at its end, so its
+    // pages need not track which customers they touch.
+    let full_walk = cursor.as_ref().is_none_or(|c| !c.complete && c.full);
     log::info(
         "sync starting",
         &[
             ("from", &format!("{start:?}")),
+            ("full", &full_walk.to_string()),
             ("pending_customers", &pending.len().to_string()),
         ],
     );
@@ -116,22 +126,29 @@ pub fn run(full: bool) -> Result<RunSummary, Error> {
             ))
         })?;
         let last_id = last.id;
-        write_page(&deals, &synced_at, &mut pending, &mut counts)?;
+        let full_page = deals.len() >= settings.page_size as usize;
+        let page_len = deals.len();
+        let pending_before = pending.len();
+        let track = (!full_walk).then_some(&mut pending);
+        write_page(deals, &synced_at, track, &mut counts)?;
         if pending.len() >= PENDING_FLUSH {
             let done = customers::recompute(&pending, &mut client, &settings, now)?;
             counts.customers_written += done.written;
             counts.customers_removed += done.removed;
             pending.clear();
         }
-        let full_page = deals.len() >= settings.page_size as usize;
         let c = Cursor {
             scope: scope.clone(),
             date: last_date.clone(),
             id: last_id,
             complete: false,
+            full: full_walk,
         };
         state::set_json(CURSOR, &c)?;
-        state::set_json(PENDING, &pending)?;
+        // The set only grows between flushes: unchanged size, unchanged set.
+        if pending.len() != pending_before {
+            state::set_json(PENDING, &pending)?;
+        }
         state::checkpoint()?;
         cursor = Some(c);
         counts.pages += 1;
@@ -139,7 +156,7 @@ pub fn run(full: bool) -> Result<RunSummary, Error> {
             "page written",
             &[
                 ("page", &counts.pages.to_string()),
-                ("deals", &deals.len().to_string()),
+                ("deals", &page_len.to_string()),
                 ("cursor", &format!("{last_date} #{last_id}")),
             ],
         );
@@ -152,6 +169,9 @@ pub fn run(full: bool) -> Result<RunSummary, Error> {
         };
     }
 
+    if full_walk {
+        pending.extend(customers::all()?);
+    }
     let done = customers::recompute(&pending, &mut client, &settings, now)?;
     counts.customers_written += done.written;
     counts.customers_removed += done.removed;
@@ -159,13 +179,18 @@ pub fn run(full: bool) -> Result<RunSummary, Error> {
     state::set_json(PENDING, &pending)?;
     if let Some(mut c) = cursor {
         c.complete = true;
+        c.full = false;
         state::set_json(CURSOR, &c)?;
     }
     counts.days_refreshed = customers::refresh_days(now)?;
 
     let message = format!(
         "{} deals in {} pages; {} customers recomputed, {} removed; {} HTTP requests",
-        counts.deals, counts.pages, counts.customers_written, counts.customers_removed, client.requests
+        counts.deals,
+        counts.pages,
+        counts.customers_written,
+        counts.customers_removed,
+        client.requests
     );
     log::info("sync finished", &[("summary", &message)]);
     Ok(RunSummary::new(message)
@@ -181,22 +206,25 @@ pub fn run(full: bool) -> Result<RunSummary, Error> {
         .counter("decode_retries", client.decode_retries))
 }
 
-/// Upserts one page into `sales`, adding to `pending` the customers each deal belongs to now
-/// and the ones it was stored under before (a deal can move between customers).
+/// Upserts one page into `sales`. With `pending`, adds to it the customers each deal belongs to
+/// now and the ones it was stored under before (a deal can move between customers).
 fn write_page(
-    deals: &[Deal],
+    deals: Vec<Deal>,
     synced_at: &str,
-    pending: &mut BTreeSet<i64>,
+    mut pending: Option<&mut BTreeSet<i64>>,
     counts: &mut Counts,
 ) -> Result<(), Error> {
-    let ids: Vec<Value> = deals.iter().map(|d| Value::Integer(d.id)).collect();
-    let before = db::query(&sql::stored_customers(ids.len()), &ids)?;
-    pending.extend(
-        before
-            .rows
-            .iter()
-            .filter_map(|r| r.get(1).and_then(Value::as_i64)),
-    );
+    if let Some(pending) = pending.as_deref_mut() {
+        let ids: Vec<Value> = deals.iter().map(|d| Value::Integer(d.id)).collect();
+        let before = db::query(&sql::stored_customers(ids.len()), &ids)?;
+        pending.extend(
+            before
+                .rows
+                .iter()
+                .filter_map(|r| r.get(1).and_then(Value::as_i64)),
+        );
+    }
+    counts.deals += deals.len() as u64;
     let mut rows: Vec<Row> = Vec::with_capacity(deals.len());
     for deal in deals {
         if status_name(deal.status_id).is_none() {
@@ -209,10 +237,11 @@ fn write_page(
                 ],
             );
         }
-        pending.extend(deal.contact_id);
+        if let Some(pending) = pending.as_deref_mut() {
+            pending.extend(deal.contact_id);
+        }
         rows.push(sales_row(deal, synced_at)?);
     }
     db::upsert("sales", sql::SALES_COLUMNS, &["id"], &rows)?;
-    counts.deals += deals.len() as u64;
     Ok(())
 }

@@ -101,6 +101,16 @@ pub fn normalize(s: &str) -> Option<String> {
     parse(s).map(format_utc)
 }
 
+/// Whether `s` is already RFC 3339 with an explicit offset (`…T…Z`, `…T…-03:00`), as a
+/// timestamp value must be; anything else [`parse`] accepts needs [`normalize`] first.
+pub fn is_rfc3339(s: &str) -> bool {
+    let b = s.as_bytes();
+    let n = b.len();
+    let offset = matches!(b.last(), Some(b'Z' | b'z'))
+        || (n >= 25 && matches!(b[n - 6], b'+' | b'-') && b[n - 3] == b':');
+    offset && matches!(b.get(10), Some(b'T' | b't')) && parse(s).is_some()
+}
+
 /// Whole days from `earlier` to `later` (never negative).
 pub fn days_between(earlier: i64, later: i64) -> i64 {
     (later - earlier).max(0) / DAY
@@ -158,8 +168,16 @@ mod tests {
         assert_eq!(parse("2025-07-10T19:22:31"), Some(utc));
         assert_eq!(format_utc(utc), "2025-07-10T19:22:31Z");
         assert_eq!(parse("1970-01-01"), Some(0));
+        assert!(is_rfc3339("2025-07-10T16:22:31-03:00") && is_rfc3339("2025-07-10T19:22:31.5Z"));
+        assert!(!is_rfc3339("2025-07-10 19:22:31+00") && !is_rfc3339("2025-07-10T19:22:31"));
         assert_eq!(format_utc(-1), "1969-12-31T23:59:59Z");
-        for bad in ["", "2025-13-01", "2025-02-30T00:00:00Z", "2025-07-10X", "2025-07-10T1:2:3Z"] {
+        for bad in [
+            "",
+            "2025-13-01",
+            "2025-02-30T00:00:00Z",
+            "2025-07-10X",
+            "2025-07-10T1:2:3Z",
+        ] {
             assert_eq!(parse(bad), None, "{bad}");
         }
     }

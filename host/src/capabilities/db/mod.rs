@@ -22,6 +22,10 @@ use sqlx::{Postgres, Row, Sqlite, Transaction};
 use std::sync::Arc;
 use std::time::Instant;
 
+// Plugin SQL on PostgreSQL is never kept as a named prepared statement: a NULL or text
+// parameter is sent untyped and the server fixes its type when it prepares the statement, so a
+// cached statement prepared with a NULL where a later run sends an integer would reject it.
+
 /// SQLite's progress handler runs every this many virtual-machine steps.
 const SQLITE_PROGRESS_STEPS: i32 = 10_000;
 
@@ -217,7 +221,9 @@ impl DbCap {
             RunTx::Postgres(tx) => {
                 let q = params
                     .iter()
-                    .fold(sqlx::query(sql), |q, v| values::bind_pg(q, v));
+                    .fold(sqlx::query(sql).persistent(false), |q, v| {
+                        values::bind_pg(q, v)
+                    });
                 let rows = q
                     .fetch_all(&mut **tx)
                     .await
@@ -245,7 +251,9 @@ impl DbCap {
                 .map(|r| r.rows_affected()),
             RunTx::Postgres(tx) => params
                 .iter()
-                .fold(sqlx::query(sql), |q, v| values::bind_pg(q, v))
+                .fold(sqlx::query(sql).persistent(false), |q, v| {
+                    values::bind_pg(q, v)
+                })
                 .execute(&mut **tx)
                 .await
                 .map(|r| r.rows_affected()),
