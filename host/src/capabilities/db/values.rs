@@ -69,7 +69,8 @@ pub fn bind_sqlite<'q>(q: SqliteQuery<'q>, v: &Value) -> SqliteQuery<'q> {
 }
 
 /// Binds `v` to a PostgreSQL query. Text and NULL go as parameters of unspecified type, so the
-/// server infers the column's type (a text date into a `date` column works, as a literal would).
+/// server infers the column's type. Send timestamps as `Value::Timestamp`: untyped text bound
+/// to a `timestamptz` column has been seen to fail.
 pub fn bind_pg<'q>(q: PgQuery<'q>, v: &Value) -> PgQuery<'q> {
     match v {
         Value::Null => q.bind(Untyped(None)),
