@@ -168,3 +168,46 @@ async fn every_value_type_round_trips() {
         host.runner.shutdown().await;
     }
 }
+
+/// The same statement called with a NULL, then with an integer and a real in the same positions,
+/// works on both backends (on PostgreSQL a NULL goes as an untyped parameter whose type the server
+/// infers; plugin SQL is not cached as a named prepared statement, so that inference never carries
+/// over to a later call).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_null_does_not_pin_a_parameter_type_for_later_calls() {
+    for db in TestDb::all("null_then_value").await.unwrap() {
+        let sql = "INSERT INTO probe (id, small, amount) VALUES ($1, $2, $3)";
+        let call = |id: i64, small: &str, amount: &str| {
+            format!("{{ sql = {sql:?}, params = [{id}, {small}, {amount}] }}")
+        };
+        let text = format!(
+            "[connectors.kit]\nplugin = {{plugin:testkit}}\ntables = [\"probe\"]\n\
+             settings = {{ calls = [{}, {}, {}] }}\n",
+            call(1, "{}", "{}"),
+            call(2, "7", "12.5"),
+            call(3, "8", "3"),
+        );
+        let host = start(&db, &text, &FakeEnv::default()).await.unwrap();
+        let create = match db.backend {
+            "sqlite" => "CREATE TABLE probe (id INTEGER PRIMARY KEY, small INTEGER, amount REAL)",
+            _ => "CREATE TABLE probe (id BIGINT PRIMARY KEY, small INTEGER, amount NUMERIC)",
+        };
+        match &host.runner.store {
+            connector_host::store::Store::Sqlite { host: pool, .. } => {
+                sqlx::query(create).execute(pool).await.unwrap();
+            }
+            connector_host::store::Store::Postgres { pool } => {
+                sqlx::query(create).execute(pool).await.unwrap();
+            }
+        }
+        let req = RunRequest {
+            job: Some("sql-calls".into()),
+            ..RunRequest::manual()
+        };
+        let o = host.runner.run("kit", req).await.unwrap();
+        assert_eq!(o.status, RunStatus::Succeeded, "{o:?}");
+        let got: Vec<String> = serde_json::from_str(o.summary.as_deref().unwrap()).unwrap();
+        assert_eq!(got, ["ok", "ok", "ok"], "{}", db.backend);
+        host.runner.shutdown().await;
+    }
+}

@@ -39,6 +39,7 @@ impl Connector for Testkit {
             "http-loop" => http_loop(),
             "enqueue" => enqueue(),
             "sql-script" => sql_script(),
+            "sql-calls" => sql_calls(),
             "roundtrip" => roundtrip(),
             "upsert-bench" => upsert_bench(),
             "enqueue-many" => {
@@ -170,6 +171,41 @@ fn upsert_bench() -> Result<RunSummary, Error> {
         start = end;
     }
     Ok(RunSummary::new(format!("upserted {written}")).counter("rows", written))
+}
+
+/// Runs each `{sql, params}` of the `calls` setting with `db::execute` (JSON null, integers,
+/// floats, strings and booleans become typed values); the summary lists "ok" or the error.
+fn sql_calls() -> Result<RunSummary, Error> {
+    #[derive(serde::Deserialize)]
+    struct Call {
+        sql: String,
+        #[serde(default)]
+        params: Vec<serde_json::Value>,
+    }
+    let calls: Vec<Call> = config::get_or("calls", Vec::new())?;
+    let outcomes: Vec<String> = calls
+        .iter()
+        .map(|c| {
+            let params: Vec<Value> = c
+                .params
+                .iter()
+                .map(|p| match p {
+                    serde_json::Value::Bool(b) => Value::Boolean(*b),
+                    serde_json::Value::Number(n) => match n.as_i64() {
+                        Some(i) => Value::Integer(i),
+                        None => Value::Real(n.as_f64().unwrap_or(0.0)),
+                    },
+                    serde_json::Value::String(s) => Value::Text(s.clone()),
+                    _ => Value::Null,
+                })
+                .collect();
+            match db::execute(&c.sql, &params) {
+                Ok(_) => "ok".to_owned(),
+                Err(e) => format!("{e:?}"),
+            }
+        })
+        .collect();
+    Ok(RunSummary::new(serde_json::to_string(&outcomes)?))
 }
 
 /// Writes one value of every type and reads it back; the summary is the JSON of what came back.
