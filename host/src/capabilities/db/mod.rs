@@ -583,14 +583,6 @@ impl DbCap {
     }
 }
 
-/// Which backend the run writes to (for tests and summaries).
-impl DbCap {
-    /// The backend this run writes to.
-    pub fn backend(&self) -> Backend {
-        self.store.backend()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
