@@ -38,7 +38,7 @@ const FRAMING_HEADERS: &[&str] = &["host", "content-length", "transfer-encoding"
 
 /// What a resolved secret value is about to be used for, to check it fits.
 #[derive(Clone, Copy, PartialEq)]
-enum Use {
+pub(super) enum Use {
     Header,
     BasicUser,
     Other,
@@ -53,7 +53,7 @@ fn is_env_name(name: &str) -> bool {
 }
 
 /// Whether `name` is an HTTP token (RFC 9110 `tchar`s).
-fn is_header_name(name: &str) -> bool {
+pub(super) fn is_header_name(name: &str) -> bool {
     !name.is_empty()
         && name
             .bytes()
@@ -373,7 +373,7 @@ impl Check<'_> {
 
     /// Checks a variable name at `at` and resolves it; a missing value is reported at the
     /// profile (`profile_at`), with a near miss if one is set.
-    fn secret_ref(
+    pub(super) fn secret_ref(
         &mut self,
         field: Field<String>,
         at: &str,
@@ -433,7 +433,7 @@ impl Check<'_> {
 
 impl<T> Field<T> {
     /// Whether the key was present at all (even with a wrong value).
-    fn is_set(&self) -> bool {
+    pub(super) fn is_set(&self) -> bool {
         !matches!(self.state, State::Missing)
     }
 }

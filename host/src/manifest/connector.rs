@@ -26,6 +26,7 @@ impl Check<'_> {
         name: &str,
         raw: Field<RawConnector>,
         pools: &BTreeSet<String>,
+        server_max_body: u64,
     ) -> ConnectorConfig {
         let at = join("connectors", name);
         if !is_name(name) {
@@ -43,6 +44,8 @@ impl Check<'_> {
             auth,
             schedule,
             schedules,
+            trigger,
+            webhook,
         } = raw;
         let plugin = self.plugin(plugin, &join(&at, "plugin"));
         let tables = self.tables(tables, &join(&at, "tables"));
@@ -57,6 +60,8 @@ impl Check<'_> {
         let http = self.http(http, &join(&at, "http"), pools);
         let auth = self.auth(auth, &join(&at, "auth"));
         let schedules = self.schedules(schedule, schedules, &at);
+        let trigger_token = self.trigger(trigger, &join(&at, "trigger"));
+        let webhook = self.webhook(webhook, &join(&at, "webhook"), server_max_body);
         ConnectorConfig {
             name: name.to_string(),
             plugin,
@@ -67,6 +72,8 @@ impl Check<'_> {
             http,
             auth,
             schedules,
+            trigger_token,
+            webhook,
         }
     }
 

@@ -19,6 +19,7 @@ mod connector;
 mod raw;
 mod schedule;
 mod secrets;
+mod server;
 mod units;
 mod validate;
 
@@ -34,6 +35,8 @@ use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 pub use secrets::{Env, ProcessEnv, Secrets};
+pub use server::DEFAULT_LISTEN;
+pub use units::format_duration;
 
 /// The manifest file name used when none is given.
 pub const DEFAULT_MANIFEST: &str = "connectors.toml";
@@ -63,6 +66,8 @@ pub struct Manifest {
     pub runtime: RuntimeConfig,
     /// `[queue]`.
     pub queue: QueueConfig,
+    /// `[server]`.
+    pub server: ServerConfig,
     /// `[rate_limits]`: named request pools that connectors share by name.
     pub rate_limits: BTreeMap<String, RateLimit>,
     /// `[connectors.NAME]`, by name.
@@ -94,6 +99,66 @@ pub struct RuntimeConfig {
     pub pooling: bool,
     /// The most instances alive at once; key `max_instances`, default 100, 1 to 10000.
     pub max_instances: u32,
+    /// How long a run stays claimed by its host without a heartbeat; after that another host
+    /// marks it `abandoned` (and retries a scheduled one). Key `run_lease`, default 30s, 3s to
+    /// 1h; the heartbeat comes every third of it.
+    pub run_lease: Duration,
+    /// Queue workers `serve` runs on this host; key `queue_workers`, default 2, 0 to 64.
+    pub queue_workers: u32,
+}
+
+/// `[server]`: the HTTP server and lifecycle of `connector-host serve`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Where to listen; key `listen`, default `127.0.0.1:8080`.
+    pub listen: std::net::SocketAddr,
+    /// The largest webhook body accepted (413 beyond); key `max_body`, default 1MiB, 1KiB to
+    /// 64MiB. A connector's `webhook.max_body` may lower it.
+    pub max_body: u64,
+    /// How long running runs get to finish after SIGINT/SIGTERM before they are marked
+    /// `interrupted`; key `grace`, default 30s, 0s to 1h.
+    pub grace: Duration,
+    /// Whether to reload when the manifest or a plugin file changes (SIGHUP always reloads);
+    /// key `watch`, default `true`.
+    pub watch: bool,
+}
+
+/// How `POST /webhooks/NAME` checks that a request comes from the sender it claims.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebhookAuth {
+    /// `auth = "none"`: anyone may call it (opt-in; there is no default).
+    None,
+    /// `auth = "bearer", secret = "ENV"`: `Authorization: Bearer <secret>`.
+    Bearer {
+        /// The token.
+        secret: SecretRef,
+    },
+    /// `auth = "basic", username = "ENV", secret = "ENV"`: HTTP Basic.
+    Basic {
+        /// The variable holding the user name.
+        username: SecretRef,
+        /// The variable holding the password.
+        password: SecretRef,
+    },
+    /// `auth = "hmac", secret = "ENV", header = "X-Signature", prefix = "sha256="`: the
+    /// header holds HMAC-SHA256(secret, body) in hex (or base64), after an optional prefix.
+    Hmac {
+        /// The signing key.
+        secret: SecretRef,
+        /// The header that carries the signature (lowercase).
+        header: String,
+        /// Text before the signature, such as `sha256=`; may be empty.
+        prefix: String,
+    },
+}
+
+/// `[connectors.NAME.webhook]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookConfig {
+    /// How callers are authenticated.
+    pub auth: WebhookAuth,
+    /// The largest body accepted; key `max_body`, default `[server].max_body`.
+    pub max_body: u64,
 }
 
 /// One named rate-limit pool: at most `requests` per `per`, and optionally at most
@@ -132,6 +197,11 @@ pub struct ConnectorConfig {
     /// When the connector runs by itself: `schedules.NAME` tables, or the shorthand `schedule`
     /// (named `default`).
     pub schedules: Vec<ScheduleConfig>,
+    /// The secret a manual trigger over HTTP must present as its bearer token; key
+    /// `trigger = { token = "ENV" }`. Without it `POST /connectors/NAME/run` answers 401.
+    pub trigger_token: Option<SecretRef>,
+    /// `POST /webhooks/NAME`; without it that route answers 404.
+    pub webhook: Option<WebhookConfig>,
 }
 
 pub use schedule::{Missed, Overlap, ScheduleConfig};

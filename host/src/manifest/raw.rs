@@ -119,6 +119,7 @@ pub(super) struct RawManifest {
     pub database: Field<RawDatabase>,
     pub runtime: Field<RawRuntime>,
     pub queue: Field<RawQueue>,
+    pub server: Field<RawServer>,
     pub rate_limits: Field<BTreeMap<String, Field<RawRateLimit>>>,
     pub connectors: Field<BTreeMap<String, Field<RawConnector>>>,
 }
@@ -137,6 +138,18 @@ pub(super) struct RawRuntime {
     pub cache_dir: Field<String>,
     pub pooling: Field<bool>,
     pub max_instances: Field<i64>,
+    pub run_lease: Field<String>,
+    pub queue_workers: Field<i64>,
+}
+
+/// `[server]`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawServer {
+    pub listen: Field<String>,
+    pub max_body: Field<String>,
+    pub grace: Field<String>,
+    pub watch: Field<bool>,
 }
 
 /// `[queue]`.
@@ -185,6 +198,7 @@ pub(super) struct RawSchedule {
     pub missed: Field<String>,
     pub catch_up_max: Field<i64>,
     pub catch_up_window: Field<String>,
+    pub max_attempts: Field<i64>,
 }
 
 /// `[connectors.NAME]`.
@@ -200,6 +214,27 @@ pub(super) struct RawConnector {
     pub auth: Field<BTreeMap<String, Field<RawAuth>>>,
     pub schedule: Field<RawSchedule>,
     pub schedules: Field<BTreeMap<String, Field<RawSchedule>>>,
+    pub trigger: Field<RawTrigger>,
+    pub webhook: Field<RawWebhook>,
+}
+
+/// `trigger = { token = "ENV" }`: who may start a run over HTTP.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawTrigger {
+    pub token: Field<String>,
+}
+
+/// `webhook = { auth = "hmac", secret = "ENV", header = "X-Signature" }` and its kin.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawWebhook {
+    pub auth: Field<String>,
+    pub secret: Field<String>,
+    pub username: Field<String>,
+    pub header: Field<String>,
+    pub prefix: Field<String>,
+    pub max_body: Field<String>,
 }
 
 /// `[connectors.NAME.http]`.

@@ -53,6 +53,9 @@ pub struct ScheduleConfig {
     pub missed: Missed,
     /// How far back missed fires count; key `catch_up_window`, default 24h.
     pub catch_up_window: Duration,
+    /// Runs of one fire at most, counting the retries of runs abandoned by a host that died;
+    /// key `max_attempts`, default 3, 1 to 10.
+    pub max_attempts: u32,
 }
 
 impl Check<'_> {
@@ -168,6 +171,19 @@ impl Check<'_> {
             day,
             (Duration::from_secs(1), 30 * day),
         );
+        let attempts_at = join(at, "max_attempts");
+        let max_attempts =
+            match self.take(raw.max_attempts, &attempts_at, "an integer from 1 to 10") {
+                None => 3,
+                Some(n @ 1..=10) => n as u32,
+                Some(n) => {
+                    self.problem(
+                        &attempts_at,
+                        format_args!("expected an integer from 1 to 10, found {n}"),
+                    );
+                    3
+                }
+            };
         let cron = match CronSchedule::parse(expr.as_deref()?, zone.as_deref().unwrap_or("UTC")) {
             Ok(cron) => cron,
             Err(e) => {
@@ -188,6 +204,7 @@ impl Check<'_> {
             overlap,
             missed,
             catch_up_window,
+            max_attempts,
         })
     }
 }

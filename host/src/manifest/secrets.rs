@@ -146,7 +146,7 @@ impl Secrets {
         self.by_env.values().map(String::as_str)
     }
 
-    pub(super) fn insert(&mut self, env: &str, value: String) {
+    pub(crate) fn insert(&mut self, env: &str, value: String) {
         self.by_env.insert(env.to_string(), value);
     }
 }

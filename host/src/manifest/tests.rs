@@ -135,6 +135,8 @@ fn a_complete_manifest_loads_with_every_key() {
         cache_dir: base.join("cache"),
         pooling: false,
         max_instances: 16,
+        run_lease: Duration::from_secs(30),
+        queue_workers: 2,
     };
     assert_eq!(manifest.runtime, runtime);
 
@@ -275,6 +277,8 @@ fn an_empty_manifest_is_valid_with_defaults() {
         cache_dir: "/srv/sync/.connector-cache".into(),
         pooling: true,
         max_instances: 100,
+        run_lease: Duration::from_secs(30),
+        queue_workers: 2,
     };
     assert_eq!(manifest.runtime, runtime);
     assert!(manifest.connectors.is_empty() && manifest.rate_limits.is_empty());

@@ -60,7 +60,7 @@ pub(super) fn parse_size(text: &str) -> Option<u64> {
 }
 
 /// Writes a duration in the largest unit that divides it ("24h", "10m", "1s", "1ms").
-pub(super) fn format_duration(d: Duration) -> String {
+pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
     match ms {
         0 => "0s".to_string(),

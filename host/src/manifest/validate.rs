@@ -47,12 +47,14 @@ pub(super) fn check(
         database,
         runtime,
         queue,
+        server,
         rate_limits,
         connectors,
     } = cx.take(raw, "", TABLE).unwrap_or_default();
     let database_url = cx.database_url(database);
     let runtime = cx.runtime(runtime);
     let queue = cx.queue(queue);
+    let server = cx.server(server);
     let declared_pools: BTreeSet<String> = match &rate_limits.state {
         State::Present(pools) => pools.keys().cloned().collect(),
         _ => BTreeSet::new(),
@@ -64,7 +66,7 @@ pub(super) fn check(
         .take(connectors, "connectors", expected)
         .unwrap_or_default();
     for (name, connector) in connectors {
-        let config = cx.connector(&name, connector, &declared_pools);
+        let config = cx.connector(&name, connector, &declared_pools, server.max_body);
         checked.insert(name, config);
     }
     let Check {
@@ -79,6 +81,7 @@ pub(super) fn check(
         database_url,
         runtime,
         queue,
+        server,
         rate_limits,
         connectors: checked,
     };
@@ -379,10 +382,28 @@ impl Check<'_> {
             }
             None => 100,
         };
+        let run_lease = self.duration(
+            runtime.run_lease,
+            "runtime.run_lease",
+            Duration::from_secs(30),
+            (Duration::from_secs(3), Duration::from_secs(3600)),
+        );
+        let expected = "an integer from 0 to 64";
+        let at = "runtime.queue_workers";
+        let queue_workers = match self.take(runtime.queue_workers, at, expected) {
+            Some(n @ 0..=64) => n as u32,
+            Some(n) => {
+                self.problem(at, format_args!("expected {expected}, found {n}"));
+                2
+            }
+            None => 2,
+        };
         RuntimeConfig {
             cache_dir: super::clean(&self.base_dir.join(cache_dir)),
             pooling: pooling.unwrap_or(true),
             max_instances,
+            run_lease,
+            queue_workers,
         }
     }
 
