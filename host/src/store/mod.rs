@@ -1,11 +1,25 @@
 //! The host's database: SQLite (embedded default) or PostgreSQL chosen by URL, migrations, and
 //! the run log. Plugin SQL goes through `capabilities::db`, never through here.
 
+/// Runs the same sqlx expression on the host pool, whichever backend; both arms type-check apart.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            Store::Sqlite { host: $pool, .. } => $body,
+            Store::Postgres { pool: $pool } => $body,
+        }
+    };
+}
+
+mod fires;
 mod queue;
 mod runs;
+mod stats;
 
+pub use fires::{AbandonedRun, Claim, FireKey};
 pub use queue::{backoff, JobFilter, JobRecord, LeasedJob};
 pub use runs::{NewRun, RunFinish, RunRecord, RunStatus};
+pub use stats::{DurationHistogram, RunTotals, DURATION_BUCKETS};
 
 use anyhow::{bail, Context, Result};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};

@@ -10,16 +10,6 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 use std::time::Duration;
 
-/// Runs the same sqlx expression on whichever pool the store has; both arms type-check apart.
-macro_rules! on_pool {
-    ($store:expr, $pool:ident => $body:expr) => {
-        match $store {
-            Store::Sqlite { host: $pool, .. } => $body,
-            Store::Postgres { pool: $pool } => $body,
-        }
-    };
-}
-
 /// A job a worker holds a lease on.
 #[derive(Debug, Clone)]
 pub struct LeasedJob {

@@ -6,16 +6,6 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-/// Runs the same sqlx expression on whichever pool the store has; both arms type-check apart.
-macro_rules! on_host_pool {
-    ($store:expr, $pool:ident => $body:expr) => {
-        match $store {
-            Store::Sqlite { host: $pool, .. } => $body,
-            Store::Postgres { pool: $pool } => $body,
-        }
-    };
-}
-
 /// How a run ended (or that it has not yet).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunStatus {
@@ -31,8 +21,10 @@ pub enum RunStatus {
     Timeout,
     /// The plugin tried to grow its memory past the cap.
     OutOfMemory,
-    /// The host stopped before the run finished.
+    /// The host stopped (SIGINT/SIGTERM) before the run finished, after its grace period.
     Interrupted,
+    /// The host running it stopped renewing its lease (it died or lost the database).
+    Abandoned,
 }
 
 impl RunStatus {
@@ -46,6 +38,7 @@ impl RunStatus {
             RunStatus::Timeout => "timeout",
             RunStatus::OutOfMemory => "out-of-memory",
             RunStatus::Interrupted => "interrupted",
+            RunStatus::Abandoned => "abandoned",
         }
     }
 
@@ -65,6 +58,11 @@ pub struct NewRun<'a> {
     pub attempt: u32,
     pub dry_run: bool,
     pub started_at: DateTime<Utc>,
+    /// The schedule whose fire this run stands for, if any.
+    pub schedule: Option<&'a str>,
+    /// The host that runs it, and until when it holds the run without renewing.
+    pub host: &'a str,
+    pub lease_until: DateTime<Utc>,
 }
 
 /// What is known when a run ends.
@@ -72,6 +70,7 @@ pub struct NewRun<'a> {
 pub struct RunFinish {
     pub status: RunStatus,
     pub finished_at: DateTime<Utc>,
+    pub duration_ms: u64,
     pub rows_written: u64,
     pub http_calls: u64,
     pub rate_limit_wait_ms: u64,
@@ -104,19 +103,56 @@ pub struct RunRecord {
     pub error_message: Option<String>,
     pub summary: Option<String>,
     pub counters: serde_json::Value,
+    pub schedule: Option<String>,
+    pub host: Option<String>,
+    pub duration_ms: Option<i64>,
+}
+
+/// Reads one row of `SELECT_RUNS` (either backend's row type) into a [`RunRecord`].
+macro_rules! read_run {
+    ($r:expr) => {{
+        let r = &$r;
+        (|| -> Result<RunRecord> {
+            let counters: String = r.try_get(20)?;
+            Ok(RunRecord {
+                id: r.try_get(0)?,
+                connector: r.try_get(1)?,
+                job: r.try_get(2)?,
+                trigger: r.try_get(3)?,
+                scheduled_for: r.try_get(4)?,
+                attempt: r.try_get::<i64, _>(5)?,
+                dry_run: r.try_get(6)?,
+                started_at: r.try_get(7)?,
+                finished_at: r.try_get(8)?,
+                status: r.try_get(9)?,
+                rows_written: r.try_get(10)?,
+                http_calls: r.try_get(11)?,
+                rate_limit_wait_ms: r.try_get(12)?,
+                retries: r.try_get(13)?,
+                error_kind: r.try_get(14)?,
+                error_message: r.try_get(15)?,
+                summary: r.try_get(16)?,
+                schedule: r.try_get(17)?,
+                host: r.try_get(18)?,
+                duration_ms: r.try_get(19)?,
+                counters: serde_json::from_str(&counters).unwrap_or_default(),
+            })
+        })()
+    }};
 }
 
 const SELECT_RUNS: &str = "SELECT id, connector, job, trigger_kind, scheduled_for, attempt, \
     dry_run, started_at, finished_at, status, rows_written, http_calls, rate_limit_wait_ms, \
-    retries, error_kind, error_message, summary, counters";
+    retries, error_kind, error_message, summary, schedule, host, duration_ms, counters";
 
 impl Store {
     /// Records a run as `running` and returns its id.
     pub async fn insert_run(&self, run: &NewRun<'_>) -> Result<i64> {
         let sql =
             "INSERT INTO runs (connector, job, trigger_kind, scheduled_for, attempt, dry_run, \
-                   started_at, status) VALUES ($1, $2, $3, $4, $5, $6, $7, 'running') RETURNING id";
-        let id: i64 = on_host_pool!(self, pool => sqlx::query_scalar(sql)
+                   started_at, status, schedule, host, lease_until) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', $8, $9, $10) RETURNING id";
+        let id: i64 = on_pool!(self, pool => sqlx::query_scalar(sql)
             .bind(run.connector)
             .bind(run.job)
             .bind(run.trigger)
@@ -124,26 +160,32 @@ impl Store {
             .bind(i64::from(run.attempt))
             .bind(run.dry_run)
             .bind(run.started_at)
+            .bind(run.schedule)
+            .bind(run.host)
+            .bind(run.lease_until)
             .fetch_one(pool)
             .await)
         .context("cannot record the run's start in the runs table")?;
         Ok(id)
     }
 
-    /// Records how run `id` ended.
-    pub async fn finish_run(&self, id: i64, f: &RunFinish) -> Result<()> {
+    /// Records how run `id` ended. A run another host already marked `abandoned` (or this one
+    /// `interrupted`) keeps that status; returns whether the record was still `running`.
+    pub async fn finish_run(&self, id: i64, f: &RunFinish) -> Result<bool> {
         let counters = f.counters.to_string();
         let sql_sqlite = "UPDATE runs SET status = $2, finished_at = $3, rows_written = $4, \
             http_calls = $5, rate_limit_wait_ms = $6, retries = $7, error_kind = $8, \
-            error_message = $9, summary = $10, counters = $11 WHERE id = $1";
+            error_message = $9, summary = $10, counters = $11, duration_ms = $12, \
+            lease_until = NULL WHERE id = $1 AND status = 'running'";
         let sql_pg = "UPDATE runs SET status = $2, finished_at = $3, rows_written = $4, \
             http_calls = $5, rate_limit_wait_ms = $6, retries = $7, error_kind = $8, \
-            error_message = $9, summary = $10, counters = $11::jsonb WHERE id = $1";
+            error_message = $9, summary = $10, counters = $11::jsonb, duration_ms = $12, \
+            lease_until = NULL WHERE id = $1 AND status = 'running'";
         let sql = match self {
             Store::Sqlite { .. } => sql_sqlite,
             Store::Postgres { .. } => sql_pg,
         };
-        on_host_pool!(self, pool => sqlx::query(sql)
+        on_pool!(self, pool => sqlx::query(sql)
             .bind(id)
             .bind(f.status.as_str())
             .bind(f.finished_at)
@@ -155,55 +197,90 @@ impl Store {
             .bind(f.error_message.as_deref())
             .bind(f.summary.as_deref())
             .bind(&counters)
+            .bind(saturating_i64(f.duration_ms))
             .execute(pool)
             .await
-            .map(drop))
-        .context("cannot record the run's end in the runs table")?;
-        Ok(())
+            .map(|r| r.rows_affected() == 1))
+        .context("cannot record the run's end in the runs table")
+    }
+
+    /// Extends the lease of run `id` (while it is still `running`) and of the fire it serves.
+    pub async fn renew_run_lease(&self, id: i64, until: DateTime<Utc>) -> Result<bool> {
+        let runs = "UPDATE runs SET lease_until = $2 WHERE id = $1 AND status = 'running'";
+        let fires =
+            "UPDATE schedule_fires SET lease_until = $2 WHERE run_id = $1 AND status = 'running'";
+        on_pool!(self, pool => {
+            let held = sqlx::query(runs).bind(id).bind(until).execute(pool).await?;
+            if held.rows_affected() == 1 {
+                sqlx::query(fires).bind(id).bind(until).execute(pool).await?;
+            }
+            Ok::<_, sqlx::Error>(held.rows_affected() == 1)
+        })
+        .context("cannot renew a run's lease")
+    }
+
+    /// Marks runs `ids` (still `running`) `interrupted`: the host is stopping.
+    pub async fn interrupt_runs(&self, ids: &[i64], now: DateTime<Utc>, why: &str) -> Result<u64> {
+        let mut n = 0;
+        for id in ids {
+            let sql = "UPDATE runs SET status = 'interrupted', finished_at = $2, \
+                error_kind = 'interrupted', error_message = $3, lease_until = NULL \
+                WHERE id = $1 AND status = 'running'";
+            n += on_pool!(self, pool => sqlx::query(sql)
+                .bind(id)
+                .bind(now)
+                .bind(why)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()))
+            .context("cannot mark runs interrupted")?;
+            let fires = "UPDATE schedule_fires SET status = 'done', updated_at = $2 \
+                WHERE run_id = $1 AND status = 'running'";
+            on_pool!(self, pool => sqlx::query(fires).bind(id).bind(now).execute(pool).await.map(drop))
+                .context("cannot mark runs interrupted")?;
+        }
+        Ok(n)
+    }
+
+    /// One run by id.
+    pub async fn run_by_id(&self, id: i64) -> Result<Option<RunRecord>> {
+        let sql = format!(
+            "{SELECT_RUNS}{} FROM runs WHERE id = $1",
+            self.counters_text()
+        );
+        on_pool!(self, pool => {
+            let row = sqlx::query(&sql)
+                .bind(id)
+                .fetch_optional(pool)
+                .await
+                .context("cannot read the runs table")?;
+            row.map(|r| read_run!(r)).transpose()
+        })
     }
 
     /// The most recent runs, newest first, optionally of one connector.
     pub async fn recent_runs(&self, limit: u32, connector: Option<&str>) -> Result<Vec<RunRecord>> {
-        let counters_expr = match self {
-            Store::Sqlite { .. } => "",
-            Store::Postgres { .. } => "::text",
-        };
         let sql = format!(
-            "{SELECT_RUNS}{counters_expr} FROM runs WHERE ($1 IS NULL OR connector = $1) \
-             ORDER BY id DESC LIMIT $2"
+            "{SELECT_RUNS}{} FROM runs WHERE ($1 IS NULL OR connector = $1) \
+             ORDER BY id DESC LIMIT $2",
+            self.counters_text()
         );
-        let records = on_host_pool!(self, pool => {
+        on_pool!(self, pool => {
             let rows = sqlx::query(&sql)
                 .bind(connector)
                 .bind(i64::from(limit))
                 .fetch_all(pool)
                 .await
                 .context("cannot read the runs table")?;
-            rows.iter().map(|r| -> Result<RunRecord> {
-                let counters: String = r.try_get(17)?;
-                Ok(RunRecord {
-                    id: r.try_get(0)?,
-                    connector: r.try_get(1)?,
-                    job: r.try_get(2)?,
-                    trigger: r.try_get(3)?,
-                    scheduled_for: r.try_get(4)?,
-                    attempt: r.try_get::<i64, _>(5)?,
-                    dry_run: r.try_get(6)?,
-                    started_at: r.try_get(7)?,
-                    finished_at: r.try_get(8)?,
-                    status: r.try_get(9)?,
-                    rows_written: r.try_get(10)?,
-                    http_calls: r.try_get(11)?,
-                    rate_limit_wait_ms: r.try_get(12)?,
-                    retries: r.try_get(13)?,
-                    error_kind: r.try_get(14)?,
-                    error_message: r.try_get(15)?,
-                    summary: r.try_get(16)?,
-                    counters: serde_json::from_str(&counters).unwrap_or_default(),
-                })
-            }).collect::<Result<Vec<_>>>()?
-        });
-        Ok(records)
+            rows.iter().map(|r| read_run!(r)).collect::<Result<Vec<_>>>()
+        })
+    }
+
+    fn counters_text(&self) -> &'static str {
+        match self {
+            Store::Sqlite { .. } => "",
+            Store::Postgres { .. } => "::text",
+        }
     }
 }
 
