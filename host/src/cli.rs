@@ -51,6 +51,12 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Run the scheduler, queue workers and HTTP server until SIGINT/SIGTERM.
+    Serve {
+        /// Listen here instead of `[server].listen` (e.g. 0.0.0.0:8080).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+    },
     /// Print the next fire times of every schedule, local and UTC.
     Schedule {
         /// Fires per schedule.
@@ -287,7 +293,40 @@ pub async fn execute(cli: &Cli) -> Result<u8, Failure> {
             Ok(0)
         }
         Command::Demo { dir } => demo::run(dir).await,
+        Command::Serve { listen } => serve(&cli.manifest, *listen).await,
     }
+}
+
+async fn serve(path: &Path, listen: Option<std::net::SocketAddr>) -> Result<u8, Failure> {
+    let (manifest, secrets) = load_manifest(path)?;
+    let addr = listen.unwrap_or(manifest.server.listen);
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        Failure::bad_input(anyhow::anyhow!(
+            "cannot listen on {addr}: {e}; choose another address with [server].listen or --listen"
+        ))
+    })?;
+    let runner = Runner::start(manifest, secrets).await.map_err(classify)?;
+    let loader: crate::daemon::Loader = std::sync::Arc::new(|path: &Path| {
+        let env = ProcessEnv::new(path.parent().unwrap_or(Path::new(".")));
+        Manifest::load(path, &env)
+    });
+    let daemon = crate::daemon::Daemon::new(
+        runner,
+        std::sync::Arc::new(crate::daemon::SystemClock),
+        loader,
+    )
+    .await
+    .map_err(Failure::job)?;
+    let bound = listener.local_addr().map_or(addr, |a| a);
+    tracing::info!(
+        listen = %bound,
+        host = daemon.runner().host_id(),
+        connectors = daemon.runner().connectors().len(),
+        "serving"
+    );
+    let report = daemon.serve(listener).await.map_err(Failure::job)?;
+    let _ = report;
+    Ok(0)
 }
 
 fn job_status(status: &Option<String>) -> Result<Option<String>, Failure> {

@@ -4,10 +4,12 @@
 
 pub mod capabilities;
 pub mod cli;
+pub mod daemon;
 pub mod limits;
 pub mod manifest;
 pub mod runner;
 pub mod runtime;
 pub mod scheduler;
+pub mod server;
 pub mod store;
 pub mod suggest;

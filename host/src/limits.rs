@@ -58,6 +58,11 @@ pub fn truncate(s: &str, max: usize) -> String {
     format!("{}…[{} bytes cut]", &s[..end], s.len() - end)
 }
 
+/// Headers of an inbound webhook passed to the plugin (the rest are dropped).
+pub const WEBHOOK_HEADERS: usize = 100;
+/// The largest reply body a plugin may give to a webhook.
+pub const WEBHOOK_REPLY_BYTES: usize = 1024 * 1024;
+
 #[cfg(test)]
 mod tests {
     use super::truncate;

@@ -17,3 +17,10 @@ mod ploomes;
 mod queue;
 // The SQL grant check and typed values on both backends.
 mod sql;
+// Schedules: overlap and missed-fire policies, several hosts on one database, abandoned runs.
+mod scheduler;
+
+/// The `connector-host` command line as a binary (tests kill it or send it signals).
+pub fn host_binary() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_BIN_EXE_host-under-test"))
+}

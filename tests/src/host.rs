@@ -65,6 +65,11 @@ pub async fn start(db: &TestDb, connectors: &str, env: &FakeEnv) -> Result<TestH
 
 /// The manifest text `start` writes.
 pub fn manifest(db: &TestDb, connectors: &str) -> String {
+    manifest_for(&db.url, connectors)
+}
+
+/// The manifest text for a database URL.
+pub fn manifest_for(url: &str, connectors: &str) -> String {
     let mut body = connectors.to_owned();
     while let Some(start) = body.find("{plugin:") {
         let end = start + body[start..].find('}').expect("closing brace");
@@ -72,5 +77,5 @@ pub fn manifest(db: &TestDb, connectors: &str) -> String {
         let path = crate::plugin(name).display().to_string();
         body.replace_range(start..=end, &format!("{path:?}"));
     }
-    format!("[database]\nurl = {:?}\n\n{body}", db.url)
+    format!("[database]\nurl = {url:?}\n\n{body}")
 }

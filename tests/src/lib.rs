@@ -1,6 +1,7 @@
 //! Test support shared by the integration tests: where the built plugins are, fresh databases
 //! on each backend, and a host started from a manifest written for the test.
 
+pub mod daemon;
 pub mod db;
 pub mod host;
 pub mod logs;

@@ -3,8 +3,11 @@
 //! connectors through here.
 
 mod jobs;
+mod webhook;
 
+pub use crate::runtime::bindings::connector::host::connector_types::Webhook;
 pub use jobs::{JobOutcome, JobStatus};
+pub use webhook::{WebhookOutcome, WEBHOOK_TIMEOUT};
 
 use crate::capabilities::{
     config::ConfigCap,
@@ -77,6 +80,10 @@ pub struct RunRequest {
     pub attempt: u32,
     /// Roll back every write at the end and report what would have changed.
     pub dry_run: bool,
+    /// The schedule whose fire this run serves (with `scheduled_for`).
+    pub schedule: Option<String>,
+    /// The deadline, when not the connector's (a schedule's own `timeout`).
+    pub timeout: Option<Duration>,
 }
 
 impl RunRequest {
@@ -88,6 +95,8 @@ impl RunRequest {
             scheduled_for: None,
             attempt: 1,
             dry_run: false,
+            schedule: None,
+            timeout: None,
         }
     }
 }
@@ -139,11 +148,15 @@ pub struct Runner {
     secrets: Arc<Secrets>,
     /// The host database.
     pub store: Store,
-    runtime: Runtime,
+    runtime: Arc<Runtime>,
     http: Arc<HttpShared>,
     connectors: BTreeMap<String, LoadedConnector>,
     /// When this host last returned expired queue leases (see `jobs`).
     last_lease_recovery: std::sync::Mutex<Option<DateTime<Utc>>>,
+    /// This host's identity in run and fire leases.
+    host_id: Arc<str>,
+    /// Runs in progress on this host (shared by every generation after a reload).
+    active: Arc<std::sync::Mutex<std::collections::BTreeSet<i64>>>,
 }
 
 /// Errors a caller maps to "bad input" (exit code 2) rather than "the job failed".
@@ -179,7 +192,7 @@ impl Runner {
     pub async fn start(manifest: Manifest, secrets: Secrets) -> Result<Runner> {
         let store = Store::connect(&manifest.database_url).await?;
         store.migrate().await?;
-        let runtime = Runtime::new(&engine_options(&manifest))?;
+        let runtime = Arc::new(Runtime::new(&engine_options(&manifest))?);
         let http = Arc::new(HttpShared::new(&manifest)?);
         let mut runner = Runner {
             manifest: Arc::new(manifest),
@@ -189,6 +202,46 @@ impl Runner {
             http,
             connectors: BTreeMap::new(),
             last_lease_recovery: std::sync::Mutex::new(None),
+            host_id: new_host_id(),
+            active: Arc::default(),
+        };
+        let configs: Vec<ConnectorConfig> = runner.manifest.connectors.values().cloned().collect();
+        for config in configs {
+            let loaded = runner.load_connector(config).await?;
+            runner.connectors.insert(loaded.config.name.clone(), loaded);
+        }
+        Ok(runner)
+    }
+
+    /// A new working set for a changed manifest, sharing what did not change with `self`: the
+    /// database pools (same URL), the engine (same options), rate-limit pools (same quota),
+    /// the host id and the set of active runs. Runs in progress keep the old set; nothing of
+    /// `self` is modified, so on error the caller simply keeps using it.
+    pub async fn reload(&self, manifest: Manifest, secrets: Secrets) -> Result<Runner> {
+        let store = if manifest.database_url == self.manifest.database_url {
+            self.store.clone()
+        } else {
+            let store = Store::connect(&manifest.database_url).await?;
+            store.migrate().await?;
+            store
+        };
+        let options = engine_options(&manifest);
+        let runtime = if options == engine_options(&self.manifest) {
+            self.runtime.clone()
+        } else {
+            Arc::new(Runtime::new(&options)?)
+        };
+        let http = Arc::new(self.http.reloaded(&self.manifest, &manifest));
+        let mut runner = Runner {
+            manifest: Arc::new(manifest),
+            secrets: Arc::new(secrets),
+            store,
+            runtime,
+            http,
+            connectors: BTreeMap::new(),
+            last_lease_recovery: std::sync::Mutex::new(None),
+            host_id: self.host_id.clone(),
+            active: self.active.clone(),
         };
         let configs: Vec<ConnectorConfig> = runner.manifest.connectors.values().cloned().collect();
         for config in configs {
@@ -313,6 +366,7 @@ impl Runner {
             .unwrap_or_else(|| "run".to_owned());
         let started_at = Utc::now();
         let started = Instant::now();
+        let lease = self.manifest.runtime.run_lease;
         let run_id = self
             .store
             .insert_run(&NewRun {
@@ -323,9 +377,21 @@ impl Runner {
                 attempt: req.attempt,
                 dry_run: req.dry_run,
                 started_at,
+                schedule: req.schedule.as_deref(),
+                host: &self.host_id,
+                lease_until: started_at + chrono::Duration::from_std(lease).unwrap_or_default(),
             })
             .await?;
-        let timeout = loaded.config.timeout;
+        let _active = ActiveGuard::new(&self.active, run_id);
+        if let (Some(schedule), Some(scheduled_for)) = (&req.schedule, req.scheduled_for) {
+            let key = crate::store::FireKey {
+                connector: connector.to_owned(),
+                schedule: schedule.clone(),
+                scheduled_for,
+            };
+            self.store.fire_started(&key, run_id).await?;
+        }
+        let timeout = req.timeout.unwrap_or(loaded.config.timeout);
         let deadline = Instant::now() + timeout;
         let name: Arc<str> = Arc::from(connector);
         let data = RunData::new(
@@ -357,12 +423,12 @@ impl Runner {
             attempt: req.attempt,
             dry_run: req.dry_run,
         };
-        let (mut data, outcome) = self
+        let call = self
             .runtime
             .call(&loaded.plugin, data, timeout, move |inst, store| {
                 Box::pin(async move { inst.call_run(store, &ctx).await })
-            })
-            .await;
+            });
+        let (mut data, outcome) = self.with_heartbeat(run_id, call).await;
         let last_stderr = data.finish_stdio();
         // A plugin that gives up because a host call hit the deadline timed out, whatever error
         // it chose to return.
@@ -429,6 +495,7 @@ impl Runner {
         let finish = RunFinish {
             status,
             finished_at: Utc::now(),
+            duration_ms: started.elapsed().as_millis() as u64,
             rows_written: data.db.rows_written,
             http_calls: data.http.calls,
             rate_limit_wait_ms: data.http.rate_limit_wait_ms,
@@ -443,7 +510,13 @@ impl Runner {
                     .collect(),
             ),
         };
-        self.store.finish_run(run_id, &finish).await?;
+        if !self.store.finish_run(run_id, &finish).await? {
+            tracing::warn!(
+                connector,
+                run_id,
+                "the run ended after it was marked abandoned or interrupted; its record keeps that status"
+            );
+        }
         let outcome = RunOutcome {
             run_id,
             connector: connector.to_owned(),
@@ -468,6 +541,56 @@ impl Runner {
             "run finished"
         );
         Ok(outcome)
+    }
+
+    /// Awaits `work` while renewing run `run_id`'s lease every third of `run_lease`.
+    async fn with_heartbeat<T>(
+        &self,
+        run_id: i64,
+        work: impl std::future::Future<Output = T>,
+    ) -> T {
+        let lease = self.manifest.runtime.run_lease;
+        let beat = async {
+            let mut ticks = tokio::time::interval(lease / 3);
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                let until = Utc::now() + chrono::Duration::from_std(lease).unwrap_or_default();
+                match self.store.renew_run_lease(run_id, until).await {
+                    Ok(true) => {}
+                    Ok(false) => tracing::warn!(
+                        run_id,
+                        "the run's lease was lost: another host marked it abandoned"
+                    ),
+                    Err(e) => tracing::warn!(run_id, error = %e, "cannot renew the run's lease"),
+                }
+            }
+        };
+        tokio::pin!(work);
+        tokio::select! {
+            out = &mut work => out,
+            never = beat => never,
+        }
+    }
+
+    /// The resolved secrets (for the HTTP server's credential checks; never formatted).
+    pub(crate) fn secrets(&self) -> &Secrets {
+        &self.secrets
+    }
+
+    /// This host's identity in leases (`hostname:pid:random`).
+    pub fn host_id(&self) -> &str {
+        &self.host_id
+    }
+
+    /// Ids of the runs in progress on this host.
+    pub fn active_runs(&self) -> Vec<i64> {
+        self.active
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .copied()
+            .collect()
     }
 
     /// Store data for one call into `loaded`'s plugin.
@@ -511,6 +634,44 @@ impl Runner {
     pub async fn shutdown(&self) {
         self.store.close().await;
     }
+}
+
+/// Keeps a run id in the host's active set for as long as it lives (also when the run's future
+/// is dropped mid-way).
+struct ActiveGuard<'a> {
+    set: &'a std::sync::Mutex<std::collections::BTreeSet<i64>>,
+    id: i64,
+}
+
+impl<'a> ActiveGuard<'a> {
+    fn new(set: &'a std::sync::Mutex<std::collections::BTreeSet<i64>>, id: i64) -> Self {
+        set.lock().unwrap_or_else(|p| p.into_inner()).insert(id);
+        ActiveGuard { set, id }
+    }
+}
+
+impl Drop for ActiveGuard<'_> {
+    fn drop(&mut self) {
+        self.set
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.id);
+    }
+}
+
+/// `hostname:pid:random`, unique per process.
+fn new_host_id() -> Arc<str> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "host".to_owned());
+    Arc::from(format!(
+        "{name}:{}:{:04x}",
+        std::process::id(),
+        fastrand::u16(..)
+    ))
 }
 
 /// A WIT error's kind and message, as recorded in the run log.

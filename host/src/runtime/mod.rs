@@ -23,7 +23,7 @@ pub use cache::CacheOutcome;
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Settings of the engine, from the manifest's `[runtime]` table.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineOptions {
     /// Use the pooling instance allocator (faster instantiation, reserves address space).
     pub pooling: bool,

@@ -131,8 +131,12 @@ impl CronSchedule {
         self.fires_after(after).take(n).collect()
     }
 
-    /// All fires strictly after `after`, strictly increasing.
-    fn fires_after(&self, after: DateTime<Utc>) -> Fires<'_> {
+    /// All fires strictly after `after`, strictly increasing (lazily: an iterator).
+    pub fn fires_after(&self, after: DateTime<Utc>) -> impl Iterator<Item = DateTime<Utc>> + '_ {
+        self.fires_iter(after)
+    }
+
+    fn fires_iter(&self, after: DateTime<Utc>) -> Fires<'_> {
         let start = earliest_relevant_local(self.timezone, after);
         let candidates = match start {
             Some(start) => self

@@ -14,6 +14,7 @@
 
 mod expr;
 mod fire;
+pub mod plan;
 #[cfg(test)]
 mod reference;
 #[cfg(test)]
@@ -22,3 +23,4 @@ mod tests;
 mod year_tests;
 
 pub use fire::{CronSchedule, ScheduleError};
+pub use plan::{Batch, Planner};

@@ -4,6 +4,7 @@
 use connector_sdk::db::{self, Value};
 use connector_sdk::{
     config, log, queue, state, Connector, Error, Info, Job, JobError, RunContext, RunSummary,
+    Webhook, WebhookReply,
 };
 
 struct Testkit;
@@ -27,6 +28,12 @@ impl Connector for Testkit {
     fn run(ctx: RunContext) -> Result<RunSummary, Error> {
         match ctx.job.as_str() {
             "noop" => Ok(RunSummary::new("noop")),
+            "sleep" => {
+                // Waits without burning CPU (a WASI poll the host serves asynchronously).
+                let ms: u64 = config::get_or("sleep_ms", 1000)?;
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+                Ok(RunSummary::new(format!("slept {ms} ms")))
+            }
             "sync" => sync(),
             "trap" => panic!("testkit asked to trap"),
             "spin" => spin(),
@@ -58,6 +65,28 @@ impl Connector for Testkit {
             "fail" => Err(Error::upstream("testkit asked to fail")),
             other => Err(Error::invalid(format!("unknown job {other}"))),
         }
+    }
+
+    /// Enqueues an `ok` job carrying the body, and answers 202 with the header names it saw
+    /// and the body's length, so tests can check what the host passed on.
+    fn handle_webhook(event: Webhook) -> Result<WebhookReply, Error> {
+        let body = String::from_utf8_lossy(&event.body).into_owned();
+        queue::enqueue(
+            "ok",
+            &serde_json::Value::String(body),
+            queue::Options::default(),
+        )?;
+        let names: Vec<&str> = event.headers.iter().map(|(n, _)| n.as_str()).collect();
+        let reply = serde_json::json!({
+            "method": event.method,
+            "query": event.query,
+            "headers": names,
+            "bytes": event.body.len(),
+        });
+        Ok(WebhookReply {
+            status: 202,
+            body: reply.to_string().into_bytes(),
+        })
     }
 
     /// Job kinds: `ok` writes a row named after the job; `fail` asks for a retry; `permanent`

@@ -60,6 +60,30 @@ impl HttpShared {
         })
     }
 
+    /// The shared state for a reloaded manifest: the same client, and the same pool (with
+    /// its sliding window, so a reload never resets a quota) for every rate limit whose quota
+    /// did not change. OAuth2 tokens are fetched again, since their secrets may have changed.
+    pub fn reloaded(&self, old: &Manifest, new: &Manifest) -> Self {
+        let pools = new
+            .rate_limits
+            .iter()
+            .map(|(name, r)| {
+                let kept = (old.rate_limits.get(name) == Some(r))
+                    .then(|| self.pools.get(name).cloned())
+                    .flatten();
+                let pool = kept.unwrap_or_else(|| {
+                    Arc::new(RatePool::new(name, r.requests, r.per, r.max_concurrency))
+                });
+                (name.clone(), pool)
+            })
+            .collect();
+        HttpShared {
+            client: self.client.clone(),
+            pools,
+            oauth: Mutex::new(BTreeMap::new()),
+        }
+    }
+
     /// One connector's HTTP grant, secrets resolved.
     pub fn connector(
         &self,

@@ -1,0 +1,517 @@
+//! The long-running host behind `connector-host serve`: the firing loop, abandoned-run
+//! recovery, queue workers, hot reload and graceful shutdown, around one swappable [`Runner`].
+//!
+//! Several hosts may share one PostgreSQL; none talks to another. Each fires every schedule it
+//! knows, and the database decides who runs what (`store::fires`). Every step that depends on
+//! time takes `now` ([`Daemon::tick`], [`Daemon::sweep`]) so tests can replay any instant; the
+//! loops read it from a [`Clock`].
+//!
+//! A reload builds a new [`Runner`] beside the old one and swaps it in; runs in progress keep
+//! the generation they started with, so a reload never disturbs them.
+
+mod reload;
+mod serve;
+
+pub use reload::Loader;
+
+use crate::manifest::{Overlap, ScheduleConfig};
+use crate::runner::{RunOutcome, RunRequest, Runner, TriggerKind};
+use crate::scheduler::{Batch, Planner};
+use crate::store::{Claim, FireKey};
+use chrono::{DateTime, Utc};
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinSet;
+
+/// Where the daemon reads the time.
+pub trait Clock: Send + Sync {
+    /// The current instant.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system's wall clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock that only moves when told to: for tests and simulations.
+#[derive(Debug)]
+pub struct ManualClock(std::sync::Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    /// A clock showing `at`.
+    pub fn new(at: DateTime<Utc>) -> Self {
+        ManualClock(std::sync::Mutex::new(at))
+    }
+
+    /// Moves the clock to `at`.
+    pub fn set(&self, at: DateTime<Utc>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = at;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Counters of what the scheduler decided, since start (for `/metrics`).
+#[derive(Debug, Default)]
+pub struct FireStats {
+    /// Fires this host claimed and ran.
+    pub run: AtomicU64,
+    /// Fires another host had already claimed.
+    pub taken: AtomicU64,
+    /// Fires skipped because a run of the schedule was in progress.
+    pub skipped: AtomicU64,
+    /// Fires queued behind a run in progress.
+    pub queued: AtomicU64,
+    /// Missed fires dropped by a missed-fire policy.
+    pub dropped: AtomicU64,
+    /// Runs this host found abandoned.
+    pub abandoned: AtomicU64,
+    /// Successful and failed reloads.
+    pub reloads: AtomicU64,
+    /// Reloads refused because the new configuration was invalid.
+    pub reload_failures: AtomicU64,
+}
+
+/// What a graceful shutdown did.
+#[derive(Debug, Clone, Default)]
+pub struct ShutdownReport {
+    /// Runs that were still going when the grace period ended and were marked `interrupted`.
+    pub interrupted: Vec<i64>,
+}
+
+/// One host's long-running state.
+pub struct Daemon {
+    current: RwLock<Arc<Runner>>,
+    planner: tokio::sync::Mutex<Planner>,
+    rng: std::sync::Mutex<fastrand::Rng>,
+    clock: Arc<dyn Clock>,
+    tasks: tokio::sync::Mutex<JoinSet<()>>,
+    stop: watch::Sender<bool>,
+    replanned: Notify,
+    /// Wakes idle queue workers (a webhook enqueued something).
+    pub job_ready: Notify,
+    /// What the scheduler decided.
+    pub stats: FireStats,
+    loader: Loader,
+    watched: tokio::sync::Mutex<reload::Watched>,
+}
+
+impl Daemon {
+    /// Wraps a started runner; `loader` reads the manifest again on reload.
+    pub async fn new(
+        runner: Runner,
+        clock: Arc<dyn Clock>,
+        loader: Loader,
+    ) -> anyhow::Result<Arc<Daemon>> {
+        let watched = reload::Watched::of(&runner.manifest);
+        let daemon = Arc::new(Daemon {
+            current: RwLock::new(Arc::new(runner)),
+            planner: tokio::sync::Mutex::new(Planner::new()),
+            rng: std::sync::Mutex::new(fastrand::Rng::new()),
+            clock,
+            tasks: tokio::sync::Mutex::new(JoinSet::new()),
+            stop: watch::channel(false).0,
+            replanned: Notify::new(),
+            job_ready: Notify::new(),
+            stats: FireStats::default(),
+            loader,
+            watched: tokio::sync::Mutex::new(watched),
+        });
+        daemon.plan_schedules().await?;
+        Ok(daemon)
+    }
+
+    /// The current generation of the working set.
+    pub fn runner(&self) -> Arc<Runner> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The clock the loops read.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Whether a shutdown has begun.
+    pub fn stopping(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    /// Asks [`Daemon::serve`] to shut down gracefully (as SIGTERM does).
+    pub fn request_stop(&self) {
+        self.stop.send_replace(true);
+    }
+
+    /// The next fire of each schedule, by `(connector, schedule)`.
+    pub async fn next_fires(&self) -> Vec<(String, String, Option<DateTime<Utc>>)> {
+        self.planner
+            .lock()
+            .await
+            .next_fires()
+            .into_iter()
+            .map(|(c, s, t)| (c.to_owned(), s.to_owned(), t))
+            .collect()
+    }
+
+    /// Gives the planner the current manifest's schedules; new ones resume from their last
+    /// recorded fire.
+    async fn plan_schedules(&self) -> anyhow::Result<()> {
+        let runner = self.runner();
+        let mut schedules = Vec::new();
+        let mut resume = std::collections::HashMap::new();
+        for (name, connector) in &runner.manifest.connectors {
+            for schedule in &connector.schedules {
+                let last = runner.store.last_fire(name, &schedule.name).await?;
+                resume.insert((name.clone(), schedule.name.clone()), last);
+                schedules.push((name.clone(), schedule.clone()));
+            }
+        }
+        let now = self.clock.now();
+        self.planner
+            .lock()
+            .await
+            .set_schedules(schedules, now, |c, s| {
+                resume.get(&(c.to_owned(), s.to_owned())).copied().flatten()
+            });
+        self.replanned.notify_one();
+        Ok(())
+    }
+
+    /// Runs `work` as a tracked task (waited for at shutdown); refused once stopping.
+    pub async fn spawn(&self, work: impl Future<Output = ()> + Send + 'static) -> bool {
+        if self.stopping() {
+            return false;
+        }
+        let mut tasks = self.tasks.lock().await;
+        while tasks.try_join_next().is_some() {}
+        tasks.spawn(work);
+        true
+    }
+
+    /// Fires what is due at `now`: claims each fire and runs the ones this host won.
+    pub async fn tick(self: &Arc<Self>, now: DateTime<Utc>) {
+        let batches = {
+            let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+            // The planner lock is async; take the fires out under it, then release both.
+            let mut planner = match self.planner.try_lock() {
+                Ok(p) => p,
+                Err(_) => return,
+            };
+            planner.due(now, &mut rng)
+        };
+        if batches.is_empty() {
+            return;
+        }
+        let runner = self.runner();
+        for batch in batches {
+            self.stats
+                .dropped
+                .fetch_add(batch.dropped, Ordering::Relaxed);
+            let daemon = self.clone();
+            let runner = runner.clone();
+            self.spawn(async move { daemon.run_batch(runner, batch).await })
+                .await;
+        }
+    }
+
+    async fn run_batch(self: Arc<Self>, runner: Arc<Runner>, batch: Batch) {
+        if !batch.delay.is_zero() {
+            tokio::time::sleep(batch.delay).await;
+        }
+        let overlap = batch.schedule.overlap;
+        let lease =
+            chrono::Duration::from_std(runner.manifest.runtime.run_lease).unwrap_or_default();
+        for (at, trigger) in batch.fires {
+            if self.stopping() {
+                break;
+            }
+            let key = FireKey {
+                connector: batch.connector.clone(),
+                schedule: batch.schedule.name.clone(),
+                scheduled_for: at,
+            };
+            let now = self.clock.now();
+            let claim = runner
+                .store
+                .claim_fire(
+                    &key,
+                    trigger.as_str(),
+                    overlap != Overlap::Allow,
+                    overlap == Overlap::QueueOne,
+                    runner.host_id(),
+                    now,
+                    now + lease,
+                )
+                .await;
+            let counter = match claim {
+                Ok(Claim::Run) => {
+                    self.stats.run.fetch_add(1, Ordering::Relaxed);
+                    self.run_fire(&runner, key, &batch.schedule, trigger, 1)
+                        .await;
+                    continue;
+                }
+                Ok(Claim::Taken) => &self.stats.taken,
+                Ok(Claim::Skipped) => {
+                    tracing::debug!(
+                        connector = %key.connector,
+                        schedule = %key.schedule,
+                        scheduled_for = %key.scheduled_for.to_rfc3339(),
+                        "fire skipped: the previous run is still going"
+                    );
+                    &self.stats.skipped
+                }
+                Ok(Claim::Queued) => &self.stats.queued,
+                Err(e) => {
+                    tracing::warn!(
+                        connector = %key.connector,
+                        schedule = %key.schedule,
+                        error = format!("{e:#}"),
+                        "cannot claim a fire"
+                    );
+                    continue;
+                }
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Runs a claimed fire, then any fire queued behind it (overlap `queue-one`).
+    async fn run_fire(
+        &self,
+        runner: &Arc<Runner>,
+        mut key: FireKey,
+        schedule: &ScheduleConfig,
+        mut trigger: TriggerKind,
+        mut attempt: u32,
+    ) -> Option<RunOutcome> {
+        let lease =
+            chrono::Duration::from_std(runner.manifest.runtime.run_lease).unwrap_or_default();
+        let mut last = None;
+        loop {
+            let req = RunRequest {
+                job: Some(schedule.job.clone()),
+                trigger,
+                scheduled_for: Some(key.scheduled_for),
+                attempt,
+                dry_run: false,
+                schedule: Some(key.schedule.clone()),
+                timeout: schedule.timeout,
+            };
+            match runner.run(&key.connector, req).await {
+                Ok(outcome) => last = Some(outcome),
+                Err(e) => tracing::warn!(
+                    connector = %key.connector,
+                    schedule = %key.schedule,
+                    error = format!("{e:#}"),
+                    "cannot run a fire"
+                ),
+            }
+            let now = self.clock.now();
+            match runner
+                .store
+                .fire_done(&key, runner.host_id(), now, now + lease)
+                .await
+            {
+                Ok(Some(queued)) if !self.stopping() => {
+                    key.scheduled_for = queued;
+                    trigger = TriggerKind::Schedule;
+                    attempt = 1;
+                }
+                Ok(_) => return last,
+                Err(e) => {
+                    tracing::warn!(error = format!("{e:#}"), "cannot finish a fire");
+                    return last;
+                }
+            }
+        }
+    }
+
+    /// Marks runs whose host stopped renewing their lease `abandoned`, and retries scheduled
+    /// ones that have attempts left (schedule key `max_attempts`). Returns the abandoned runs'
+    /// ids.
+    pub async fn sweep(self: &Arc<Self>, now: DateTime<Utc>) -> anyhow::Result<Vec<i64>> {
+        let runner = self.runner();
+        let abandoned = runner.store.abandon_expired_runs(now).await?;
+        let lease =
+            chrono::Duration::from_std(runner.manifest.runtime.run_lease).unwrap_or_default();
+        for run in &abandoned {
+            self.stats.abandoned.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                run_id = run.id,
+                connector = %run.connector,
+                job = %run.job,
+                host = run.host.as_deref(),
+                "run abandoned: its host stopped renewing the lease"
+            );
+            let Some(fire) = run.fire.clone() else {
+                continue;
+            };
+            let schedule = runner
+                .manifest
+                .connectors
+                .get(&fire.connector)
+                .and_then(|c| c.schedules.iter().find(|s| s.name == fire.schedule))
+                .cloned();
+            match schedule {
+                Some(schedule) if run.attempt < schedule.max_attempts => {
+                    if !runner
+                        .store
+                        .retake_fire(&fire, run.id, runner.host_id(), now, now + lease)
+                        .await?
+                    {
+                        continue;
+                    }
+                    tracing::info!(
+                        connector = %fire.connector,
+                        schedule = %fire.schedule,
+                        attempt = run.attempt + 1,
+                        "retrying the abandoned run"
+                    );
+                    let daemon = self.clone();
+                    let runner = runner.clone();
+                    let attempt = run.attempt + 1;
+                    self.spawn(async move {
+                        daemon
+                            .run_fire(&runner, fire, &schedule, TriggerKind::Retry, attempt)
+                            .await;
+                    })
+                    .await;
+                }
+                other => {
+                    let queued = runner
+                        .store
+                        .fire_done(&fire, runner.host_id(), now, now + lease)
+                        .await?;
+                    if let (Some(at), Some(schedule)) = (queued, other) {
+                        let key = FireKey {
+                            scheduled_for: at,
+                            ..fire
+                        };
+                        let daemon = self.clone();
+                        let runner = runner.clone();
+                        self.spawn(async move {
+                            daemon
+                                .run_fire(&runner, key, &schedule, TriggerKind::Schedule, 1)
+                                .await;
+                        })
+                        .await;
+                    }
+                }
+            }
+        }
+        Ok(abandoned.iter().map(|r| r.id).collect())
+    }
+
+    /// Waits until no tracked task is left (or `limit` passes); true if none is left.
+    pub async fn wait_idle(&self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            {
+                let mut tasks = self.tasks.lock().await;
+                while tasks.try_join_next().is_some() {}
+                if tasks.is_empty() {
+                    return true;
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops firing, lets tracked runs finish within `grace`, then aborts the rest and marks
+    /// their runs `interrupted`.
+    pub async fn shutdown(&self, grace: Duration) -> ShutdownReport {
+        self.request_stop();
+        let mut tasks = std::mem::take(&mut *self.tasks.lock().await);
+        let finished =
+            tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} })
+                .await
+                .is_ok();
+        let runner = self.runner();
+        let mut report = ShutdownReport::default();
+        if !finished {
+            let ids = runner.active_runs();
+            tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
+            let why = format!(
+                "the host shut down before the run finished (grace period {})",
+                crate::manifest::format_duration(grace)
+            );
+            match runner.store.interrupt_runs(&ids, Utc::now(), &why).await {
+                Ok(_) => report.interrupted = ids,
+                Err(e) => tracing::warn!(error = format!("{e:#}"), "cannot mark runs interrupted"),
+            }
+        }
+        report
+    }
+
+    /// The firing loop: tick, then sleep until the next fire (at most a second, so a clock
+    /// step is noticed) or until the schedules change.
+    pub async fn fire_loop(self: Arc<Self>) {
+        let mut stop = self.stop.subscribe();
+        while !*stop.borrow() {
+            self.tick(self.clock.now()).await;
+            let wake = self.planner.lock().await.next_wake();
+            let wait = wake
+                .map(|w| (w - self.clock.now()).to_std().unwrap_or_default())
+                .unwrap_or(Duration::from_secs(1))
+                .min(Duration::from_secs(1));
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => {}
+                _ = self.replanned.notified() => {}
+            }
+        }
+    }
+
+    /// Looks for abandoned runs every third of the run lease.
+    pub async fn sweep_loop(self: Arc<Self>) {
+        let mut stop = self.stop.subscribe();
+        while !*stop.borrow() {
+            if let Err(e) = self.sweep(self.clock.now()).await {
+                tracing::warn!(error = format!("{e:#}"), "cannot look for abandoned runs");
+            }
+            let every = self.runner().manifest.runtime.run_lease / 3;
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+
+    /// One queue worker: delivers due jobs until stopped; finishes the job in hand first.
+    pub async fn worker_loop(self: Arc<Self>, n: u32) {
+        let mut stop = self.stop.subscribe();
+        while !*stop.borrow() {
+            let runner = self.runner();
+            let worker = format!("{}/worker-{n}", runner.host_id());
+            match runner.process_next_job(&worker, self.clock.now()).await {
+                Ok(Some(_)) => continue,
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = format!("{e:#}"), "queue worker"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                _ = self.job_ready.notified() => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,370 @@
+//! The HTTP server of `connector-host serve`: manual triggers, webhooks, status, run log,
+//! Prometheus metrics and a health check, over one [`Daemon`]. [`router`] builds the routes
+//! (tests serve it on a loopback port); `serve` owns listening and shutdown.
+//!
+//! Errors are JSON `{"error": "..."}` with text safe to show: no secret, no host internals.
+
+pub mod auth;
+mod metrics;
+
+use crate::daemon::Daemon;
+use crate::runner::{RunRequest, RunnerError, TriggerKind, Webhook, WebhookOutcome};
+use crate::store::RunRecord;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// The routes, sharing `daemon`.
+pub fn router(daemon: Arc<Daemon>) -> Router {
+    Router::new()
+        .route("/connectors/{name}/run", post(trigger))
+        .route("/webhooks/{name}", post(webhook))
+        .route("/status", get(status))
+        .route("/runs", get(runs))
+        .route("/metrics", get(metrics::metrics))
+        .route("/healthz", get(healthz))
+        .with_state(daemon)
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+fn unauthorized(message: &str) -> Response {
+    let mut response = error(StatusCode::UNAUTHORIZED, message);
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("valid"));
+    response
+}
+
+fn unknown_connector(daemon: &Daemon, name: &str) -> Response {
+    let runner = daemon.runner();
+    let hint = crate::suggest::closest(name, runner.connectors().keys().map(String::as_str))
+        .map(|s| format!("; did you mean {s:?}?"))
+        .unwrap_or_default();
+    error(
+        StatusCode::NOT_FOUND,
+        format!("no connector named {name:?}{hint}"),
+    )
+}
+
+/// Query of `POST /connectors/{name}/run`.
+#[derive(Debug, Deserialize)]
+struct TriggerQuery {
+    /// Roll everything back and report what would have changed.
+    #[serde(default)]
+    dry_run: bool,
+    /// The job to run; the plugin's first job by default.
+    job: Option<String>,
+    /// Wait for the run to end and answer with its outcome (default); `false` answers 202 at
+    /// once.
+    wait: Option<bool>,
+}
+
+async fn trigger(
+    State(daemon): State<Arc<Daemon>>,
+    Path(name): Path<String>,
+    query: Result<Query<TriggerQuery>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+) -> Response {
+    let runner = daemon.runner();
+    let Some(connector) = runner.connectors().get(&name) else {
+        return unknown_connector(&daemon, &name);
+    };
+    let Some(token) = &connector.config.trigger_token else {
+        return unauthorized(&format!(
+            "manual runs over HTTP are off for connector {name}; set connectors.{name}.trigger.token"
+        ));
+    };
+    let Some(expected) = runner.secrets().get(token) else {
+        return unauthorized("the trigger token is not loaded");
+    };
+    if let Err(refused) = auth::check_bearer(&headers, expected) {
+        return unauthorized(refused.0);
+    }
+    let Query(query) = match query {
+        Ok(q) => q,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    if daemon.stopping() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "the host is shutting down");
+    }
+    let req = RunRequest {
+        job: query.job,
+        trigger: TriggerKind::Manual,
+        dry_run: query.dry_run,
+        ..RunRequest::manual()
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let task_runner = runner.clone();
+    let task_name = name.clone();
+    let spawned = daemon
+        .spawn(async move {
+            let _ = tx.send(task_runner.run(&task_name, req).await);
+        })
+        .await;
+    if !spawned {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "the host is shutting down");
+    }
+    if query.wait == Some(false) {
+        return (
+            StatusCode::ACCEPTED,
+            Json(json!({ "connector": name, "accepted": true })),
+        )
+            .into_response();
+    }
+    match rx.await {
+        Ok(Ok(outcome)) => Json(json!({
+            "run_id": outcome.run_id,
+            "connector": outcome.connector,
+            "job": outcome.job,
+            "status": outcome.status.as_str(),
+            "dry_run": outcome.dry_run,
+            "rows_written": outcome.rows_written,
+            "summary": outcome.summary,
+            "counters": outcome.counters.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
+            "error_kind": outcome.error_kind,
+            "error_message": outcome.error_message,
+            "duration_ms": outcome.duration.as_millis() as u64,
+        }))
+        .into_response(),
+        Ok(Err(e)) => match e.downcast_ref::<RunnerError>() {
+            Some(RunnerError::UnknownConnector { .. }) => unknown_connector(&daemon, &name),
+            None => {
+                tracing::warn!(connector = %name, error = format!("{e:#}"), "manual run failed to start");
+                error(StatusCode::INTERNAL_SERVER_ERROR, "the run could not be started")
+            }
+        },
+        Err(_) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the host shut down before the run finished",
+        ),
+    }
+}
+
+/// Headers never passed to a plugin: connection framing and the caller's cookies.
+const HIDDEN_HEADERS: &[&str] = &[
+    "cookie",
+    "connection",
+    "content-length",
+    "transfer-encoding",
+    "host",
+    "proxy-authorization",
+];
+
+async fn webhook(
+    State(daemon): State<Arc<Daemon>>,
+    Path(name): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let runner = daemon.runner();
+    let Some(connector) = runner.connectors().get(&name) else {
+        return unknown_connector(&daemon, &name);
+    };
+    let Some(hook) = &connector.config.webhook else {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("connector {name} takes no webhooks; add connectors.{name}.webhook"),
+        );
+    };
+    let limit = usize::try_from(hook.max_body).unwrap_or(usize::MAX);
+    let too_large = || {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is larger than {} bytes", hook.max_body),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > hook.max_body) {
+        return too_large();
+    }
+    let body = match axum::body::to_bytes(body, limit).await {
+        Ok(b) => b,
+        Err(_) => return too_large(),
+    };
+    let verified = match auth::check_webhook(&hook.auth, runner.secrets(), &headers, &body) {
+        Ok(h) => h,
+        Err(refused) => {
+            tracing::info!(connector = %name, reason = refused.0, "webhook refused");
+            return unauthorized(refused.0);
+        }
+    };
+    let passed: Vec<(String, String)> = headers
+        .iter()
+        .filter(|(k, _)| {
+            let k = k.as_str();
+            !HIDDEN_HEADERS.contains(&k) && verified.as_deref() != Some(k)
+        })
+        .take(crate::limits::WEBHOOK_HEADERS)
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let event = Webhook {
+        method: method.as_str().to_owned(),
+        path: uri.path().to_owned(),
+        query: uri.query().unwrap_or("").to_owned(),
+        headers: passed,
+        body: body.to_vec(),
+    };
+    match runner.webhook(&name, event).await {
+        Ok(WebhookOutcome::Reply { status, body, .. }) => {
+            daemon.job_ready.notify_waiters();
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            (status, body).into_response()
+        }
+        Ok(WebhookOutcome::Failed { run_id, .. }) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("connector {name} could not handle the webhook (run {run_id})"),
+        ),
+        Err(e) => {
+            tracing::warn!(connector = %name, error = format!("{e:#}"), "webhook failed");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the webhook could not be handled",
+            )
+        }
+    }
+}
+
+fn run_json(r: &RunRecord) -> Value {
+    json!({
+        "id": r.id,
+        "connector": r.connector,
+        "job": r.job,
+        "trigger": r.trigger,
+        "schedule": r.schedule,
+        "scheduled_for": r.scheduled_for.map(|t| t.to_rfc3339()),
+        "attempt": r.attempt,
+        "dry_run": r.dry_run,
+        "host": r.host,
+        "started_at": r.started_at.to_rfc3339(),
+        "finished_at": r.finished_at.map(|t| t.to_rfc3339()),
+        "duration_ms": r.duration_ms,
+        "status": r.status,
+        "rows_written": r.rows_written,
+        "http_calls": r.http_calls,
+        "rate_limit_wait_ms": r.rate_limit_wait_ms,
+        "retries": r.retries,
+        "error_kind": r.error_kind,
+        "error_message": r.error_message,
+        "summary": r.summary,
+        "counters": r.counters,
+    })
+}
+
+/// Query of `GET /runs`.
+#[derive(Debug, Deserialize)]
+struct RunsQuery {
+    connector: Option<String>,
+    limit: Option<u32>,
+}
+
+async fn runs(
+    State(daemon): State<Arc<Daemon>>,
+    query: Result<Query<RunsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Query(query) = match query {
+        Ok(q) => q,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let limit = query.limit.unwrap_or(50).clamp(1, 1000);
+    match daemon
+        .runner()
+        .store
+        .recent_runs(limit, query.connector.as_deref())
+        .await
+    {
+        Ok(runs) => {
+            Json(json!({ "runs": runs.iter().map(run_json).collect::<Vec<_>>() })).into_response()
+        }
+        Err(e) => {
+            tracing::warn!(error = format!("{e:#}"), "GET /runs");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the run log cannot be read",
+            )
+        }
+    }
+}
+
+async fn status(State(daemon): State<Arc<Daemon>>) -> Response {
+    let runner = daemon.runner();
+    let next = daemon.next_fires().await;
+    let queue = runner.store.queue_depth().await.unwrap_or_default();
+    let mut connectors = Vec::new();
+    for (name, c) in runner.connectors() {
+        let last = runner
+            .store
+            .recent_runs(1, Some(name))
+            .await
+            .ok()
+            .and_then(|mut r| r.pop());
+        let schedules: Vec<Value> = c
+            .config
+            .schedules
+            .iter()
+            .map(|s| {
+                let next_fire = next
+                    .iter()
+                    .find(|(cn, sn, _)| cn == name && *sn == s.name)
+                    .and_then(|(_, _, t)| *t);
+                let tz = s.cron.timezone();
+                json!({
+                    "name": s.name,
+                    "cron": s.cron.expression(),
+                    "timezone": tz.name(),
+                    "job": s.job,
+                    "next_fire": next_fire.map(|t| t.to_rfc3339()),
+                    "next_fire_local": next_fire.map(|t| t.with_timezone(&tz).to_rfc3339()),
+                })
+            })
+            .collect();
+        let depth: serde_json::Map<String, Value> = queue
+            .iter()
+            .filter(|(cn, _, _)| cn == name)
+            .map(|(_, st, n)| (st.clone(), json!(n)))
+            .collect();
+        connectors.push(json!({
+            "name": name,
+            "plugin": c.config.plugin.display().to_string(),
+            "version": c.info.version,
+            "schedules": schedules,
+            "last_run": last.as_ref().map(run_json),
+            "queue": depth,
+            "webhook": c.config.webhook.is_some(),
+            "manual_trigger": c.config.trigger_token.is_some(),
+        }));
+    }
+    Json(json!({
+        "host": runner.host_id(),
+        "stopping": daemon.stopping(),
+        "runs_in_progress": runner.active_runs().len(),
+        "connectors": connectors,
+    }))
+    .into_response()
+}
+
+async fn healthz(State(daemon): State<Arc<Daemon>>) -> Response {
+    match daemon.runner().store.ping().await {
+        Ok(()) if !daemon.stopping() => (StatusCode::OK, "ok\n").into_response(),
+        Ok(()) => (StatusCode::SERVICE_UNAVAILABLE, "stopping\n").into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n").into_response(),
+    }
+}

@@ -1,0 +1,460 @@
+//! The scheduler on real databases with real plugins: overlap policies, missed-fire policies
+//! after simulated downtime, exactly-once firing by three hosts on one database, and a host
+//! killed mid-run whose run another host marks abandoned and retries.
+
+use crate::host_binary;
+use chrono::{DateTime, Duration as Span, TimeZone, Utc};
+use connector_host::daemon::{Clock, ManualClock, SystemClock};
+use connector_host::manifest::Manifest;
+use connector_host::runner::Runner;
+use connector_host::store::{FireKey, RunRecord, Store};
+use connector_tests::daemon::{start_daemon, start_with, TestDaemon};
+use connector_tests::db::TestDb;
+use connector_tests::host::{manifest, FakeEnv};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn kit(schedules: &str, extra: &str) -> String {
+    format!(
+        "[runtime]\nrun_lease = \"3s\"\nqueue_workers = 0\n\n\
+         [connectors.kit]\nplugin = {{plugin:testkit}}\ntables = [\"kit_items\"]\ntimeout = \"60s\"\n\
+         settings = {{ sleep_ms = 1500 }}\n{extra}\n{schedules}"
+    )
+}
+
+async fn runs(store: &Store) -> Vec<RunRecord> {
+    let mut runs = store.recent_runs(10_000, None).await.unwrap();
+    runs.reverse();
+    runs
+}
+
+async fn wait_for<F: Fn(&[RunRecord]) -> bool>(store: &Store, what: &str, ok: F) -> Vec<RunRecord> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let all = runs(store).await;
+        if ok(&all) {
+            return all;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}; runs: {all:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn second(t: DateTime<Utc>) -> DateTime<Utc> {
+    Utc.timestamp_opt(t.timestamp(), 0).unwrap()
+}
+
+async fn overlap_daemon(db: &TestDb, overlap: &str) -> (TestDaemon, DateTime<Utc>) {
+    let text = kit(
+        &format!(
+            "[connectors.kit.schedules.tick]\ncron = \"* * * * * *\"\njob = \"sleep\"\noverlap = \"{overlap}\"\n"
+        ),
+        "",
+    );
+    let d = start_daemon(db, &text, &FakeEnv::default(), Arc::new(SystemClock))
+        .await
+        .unwrap();
+    // Fires after the daemon's start (its schedules begin at its clock's now).
+    (d, second(Utc::now()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlap_skip_drops_fires_while_the_previous_run_is_going() {
+    for db in TestDb::all("overlap_skip").await.unwrap() {
+        let (d, base) = overlap_daemon(&db, "skip").await;
+        let store = d.daemon.runner().store.clone();
+        d.daemon.tick(base + Span::seconds(1)).await;
+        wait_for(&store, "the first run to start", |r| r.len() == 1).await;
+        d.daemon.tick(base + Span::seconds(2)).await;
+        d.daemon.tick(base + Span::seconds(3)).await;
+        assert!(d.daemon.wait_idle(Duration::from_secs(30)).await);
+        let all = runs(&store).await;
+        assert_eq!(all.len(), 1, "{}: {all:#?}", db.backend);
+        assert_eq!(all[0].status, "succeeded");
+        assert_eq!(all[0].scheduled_for, Some(base + Span::seconds(1)));
+        let counts = store.fire_counts("kit").await.unwrap();
+        assert_eq!(
+            counts,
+            [
+                ("tick".into(), "done".into(), 1),
+                ("tick".into(), "skipped".into(), 2)
+            ],
+            "{}",
+            db.backend
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlap_queue_one_runs_once_more_when_the_run_ends() {
+    for db in TestDb::all("overlap_queue").await.unwrap() {
+        let (d, base) = overlap_daemon(&db, "queue-one").await;
+        let store = d.daemon.runner().store.clone();
+        d.daemon.tick(base + Span::seconds(1)).await;
+        wait_for(&store, "the first run to start", |r| r.len() == 1).await;
+        for s in 2..=4 {
+            d.daemon.tick(base + Span::seconds(s)).await;
+            // Fires a second apart are claimed in order; ticks in a burst need a pause.
+            wait_fires(&store, s).await;
+        }
+        assert!(d.daemon.wait_idle(Duration::from_secs(30)).await);
+        let all = runs(&store).await;
+        assert_eq!(all.len(), 2, "{}: {all:#?}", db.backend);
+        assert_eq!(all[1].scheduled_for, Some(base + Span::seconds(2)));
+        assert!(all[1].started_at >= all[0].finished_at.unwrap(), "{all:#?}");
+        assert!(all.iter().all(|r| r.status == "succeeded"));
+        let counts = store.fire_counts("kit").await.unwrap();
+        assert_eq!(
+            counts,
+            [
+                ("tick".into(), "done".into(), 2),
+                ("tick".into(), "skipped".into(), 2)
+            ],
+            "{}",
+            db.backend
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlap_allow_runs_alongside() {
+    for db in TestDb::all("overlap_allow").await.unwrap() {
+        let (d, base) = overlap_daemon(&db, "allow").await;
+        let store = d.daemon.runner().store.clone();
+        d.daemon.tick(base + Span::seconds(1)).await;
+        d.daemon.tick(base + Span::seconds(2)).await;
+        assert!(d.daemon.wait_idle(Duration::from_secs(30)).await);
+        let all = runs(&store).await;
+        assert_eq!(all.len(), 2, "{}: {all:#?}", db.backend);
+        let first_end = all.iter().map(|r| r.finished_at.unwrap()).min().unwrap();
+        let last_start = all.iter().map(|r| r.started_at).max().unwrap();
+        assert!(last_start < first_end, "the runs did not overlap: {all:#?}");
+    }
+}
+
+async fn wait_fires(store: &Store, n: i64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let counts = store.fire_counts("kit").await.unwrap();
+        if counts.iter().map(|c| c.2).sum::<i64>() >= n {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "fires: {counts:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Starts a daemon whose schedule last fired at `last` (as recorded by an earlier host), with
+/// the clock at `now`, ticks once and returns the runs.
+async fn after_downtime(
+    db: &TestDb,
+    schedule: &str,
+    last: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> (TestDaemon, Vec<RunRecord>) {
+    let text = kit(schedule, "");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("connectors.toml");
+    std::fs::write(&path, manifest(db, &text)).unwrap();
+    let (m, secrets) = Manifest::load(&path, &FakeEnv::default()).unwrap();
+    let runner = Runner::start(m, secrets).await.unwrap();
+    let key = FireKey {
+        connector: "kit".into(),
+        schedule: "catch".into(),
+        scheduled_for: last,
+    };
+    let lease = last + Span::seconds(30);
+    runner
+        .store
+        .claim_fire(&key, "schedule", false, false, "earlier-host", last, lease)
+        .await
+        .unwrap();
+    runner
+        .store
+        .fire_done(&key, "earlier-host", last, lease)
+        .await
+        .unwrap();
+    let clock = Arc::new(ManualClock::new(now));
+    let d = start_with(runner, path, dir, db, &FakeEnv::default(), clock)
+        .await
+        .unwrap();
+    d.daemon.tick(now).await;
+    assert!(d.daemon.wait_idle(Duration::from_secs(30)).await);
+    let all = runs(&d.daemon.runner().store).await;
+    (d, all)
+}
+
+fn fires(runs: &[RunRecord]) -> Vec<(String, String)> {
+    runs.iter()
+        .map(|r| {
+            (
+                r.scheduled_for.unwrap().format("%H:%M").to_string(),
+                r.trigger.clone(),
+            )
+        })
+        .collect()
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missed_fires_follow_the_policy_after_downtime() {
+    // Every five minutes; the last fire anyone ran was 09:40; the host comes back at 10:11:30,
+    // so 09:45 … 10:10 were missed (the newest, 10:10, is 90 s old: not on time).
+    let t = |h, m, s| Utc.with_ymd_and_hms(2026, 3, 2, h, m, s).unwrap();
+    let (last, now) = (t(9, 40, 0), t(10, 11, 30));
+    let every5 = |policy: &str| {
+        format!(
+            "[connectors.kit.schedules.catch]\ncron = \"*/5 * * * *\"\njob = \"noop\"\n{policy}\n"
+        )
+    };
+    for db in TestDb::all("missed_fires").await.unwrap() {
+        let (_, all) = after_downtime(&db, &every5(""), last, now).await;
+        assert_eq!(
+            fires(&all),
+            pairs(&[("10:10", "catch-up")]),
+            "coalesce on {}",
+            db.backend
+        );
+
+        let db2 = fresh(&db).await;
+        let policy = "missed = \"catch-up\"\ncatch_up_max = 4";
+        let (_, all) = after_downtime(&db2, &every5(policy), last, now).await;
+        let want = [
+            ("09:55", "catch-up"),
+            ("10:00", "catch-up"),
+            ("10:05", "catch-up"),
+            ("10:10", "catch-up"),
+        ];
+        assert_eq!(
+            fires(&all),
+            pairs(&want),
+            "catch-up max 4 on {}",
+            db.backend
+        );
+
+        let db3 = fresh(&db).await;
+        let policy = "missed = \"catch-up\"\ncatch_up_window = \"17m\"";
+        let (_, all) = after_downtime(&db3, &every5(policy), last, now).await;
+        let want = [
+            ("09:55", "catch-up"),
+            ("10:00", "catch-up"),
+            ("10:05", "catch-up"),
+            ("10:10", "catch-up"),
+        ];
+        assert_eq!(
+            fires(&all),
+            pairs(&want),
+            "catch-up window 17m on {}",
+            db.backend
+        );
+
+        let db4 = fresh(&db).await;
+        let (d, all) = after_downtime(&db4, &every5("missed = \"skip\""), last, now).await;
+        assert!(all.is_empty(), "skip ran {all:#?}");
+        // The next fire after the downtime runs as usual.
+        d.daemon.tick(t(10, 15, 0)).await;
+        assert!(d.daemon.wait_idle(Duration::from_secs(30)).await);
+        let all = runs(&d.daemon.runner().store).await;
+        assert_eq!(
+            fires(&all),
+            pairs(&[("10:15", "schedule")]),
+            "skip on {}",
+            db.backend
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fire_that_is_only_a_little_late_runs_as_scheduled_and_coalesces_the_rest() {
+    // Every minute; down from 10:00 to 10:11:30: ten fires missed, 10:11 is 30 s old (on time).
+    let t = |h, m, s| Utc.with_ymd_and_hms(2026, 3, 2, h, m, s).unwrap();
+    let schedule = "[connectors.kit.schedules.catch]\ncron = \"* * * * *\"\njob = \"noop\"\n";
+    let db = TestDb::sqlite().unwrap();
+    let (d, all) = after_downtime(&db, schedule, t(10, 0, 0), t(10, 11, 30)).await;
+    assert_eq!(fires(&all), pairs(&[("10:11", "schedule")]));
+    let dropped = d
+        .daemon
+        .stats
+        .dropped
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(dropped, 10);
+}
+
+/// Another fresh database on the same backend as `db`.
+async fn fresh(db: &TestDb) -> TestDb {
+    match db.backend {
+        "postgres" => TestDb::postgres("missed_fires").await.unwrap().unwrap(),
+        _ => TestDb::sqlite().unwrap(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_hosts_on_one_database_run_each_of_200_fires_exactly_once() {
+    for db in TestDb::all("three_hosts").await.unwrap() {
+        // Ten schedules firing every second, twenty seconds: 200 fires. Each host has its own
+        // pools, engine and scheduler; all tick the same instants at the same time.
+        let schedules: String = (0..10)
+            .map(|i| {
+                format!(
+                    "[connectors.kit.schedules.s{i}]\ncron = \"* * * * * *\"\njob = \"noop\"\noverlap = \"allow\"\n"
+                )
+            })
+            .collect();
+        let text = kit(&schedules, "");
+        let base = Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).unwrap();
+        let clock = Arc::new(ManualClock::new(base));
+        let mut hosts = Vec::new();
+        for _ in 0..3 {
+            let c: Arc<dyn Clock> = clock.clone();
+            hosts.push(
+                start_daemon(&db, &text, &FakeEnv::default(), c)
+                    .await
+                    .unwrap(),
+            );
+        }
+        for s in 1..=20 {
+            let at = base + Span::seconds(s);
+            clock.set(at);
+            futures::future::join_all(hosts.iter().map(|h| h.daemon.tick(at))).await;
+        }
+        for h in &hosts {
+            assert!(h.daemon.wait_idle(Duration::from_secs(60)).await);
+        }
+        let store = &hosts[0].daemon.runner().store;
+        let all = runs(store).await;
+        assert_eq!(all.len(), 200, "{}", db.backend);
+        let identities: BTreeSet<(String, DateTime<Utc>)> = all
+            .iter()
+            .map(|r| (r.schedule.clone().unwrap(), r.scheduled_for.unwrap()))
+            .collect();
+        assert_eq!(identities.len(), 200, "a fire ran twice on {}", db.backend);
+        assert!(all.iter().all(|r| r.status == "succeeded"));
+        let by_host: BTreeMap<String, usize> = all.iter().fold(BTreeMap::new(), |mut m, r| {
+            *m.entry(r.host.clone().unwrap()).or_default() += 1;
+            m
+        });
+        let ran: u64 = hosts
+            .iter()
+            .map(|h| {
+                h.daemon
+                    .stats
+                    .run
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            })
+            .sum();
+        let taken: u64 = hosts
+            .iter()
+            .map(|h| {
+                h.daemon
+                    .stats
+                    .taken
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            })
+            .sum();
+        assert_eq!((ran, taken), (200, 400), "{}: {by_host:?}", db.backend);
+        eprintln!("{}: runs by host {by_host:?}", db.backend);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_hosts_run_is_marked_abandoned_and_retried_by_a_live_host() {
+    for db in TestDb::all("killed_host").await.unwrap() {
+        let schedule = "[connectors.kit.schedules.slow]\ncron = \"* * * * * *\"\njob = \"sleep\"\n\
+                        max_attempts = 2\n";
+        let text = kit(schedule, "").replace("sleep_ms = 1500", "sleep_ms = 60000");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("connectors.toml");
+        std::fs::write(&path, manifest(&db, &text)).unwrap();
+        // Host A: a real process, killed with SIGKILL once its run is going.
+        let store = Store::connect(&db.url).await.unwrap();
+        store.migrate().await.unwrap();
+        let mut a = std::process::Command::new(host_binary())
+            .args(["serve", "--listen", "127.0.0.1:0", "--manifest"])
+            .arg(&path)
+            .env("CONNECTOR_HOST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let started = loop {
+            let all = runs(&store).await;
+            if all.iter().any(|r| r.status == "running") {
+                break all;
+            }
+            if let Some(status) = a.try_wait().unwrap() {
+                let mut err = String::new();
+                std::io::Read::read_to_string(a.stderr.as_mut().unwrap(), &mut err).unwrap();
+                panic!("host A exited with {status}: {err}");
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "host A never started a run"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        a.kill().unwrap();
+        a.wait().unwrap();
+        let victim = started
+            .iter()
+            .find(|r| r.status == "running")
+            .unwrap()
+            .clone();
+
+        // Host B: in process, with the same manifest; it does not fire, only sweeps.
+        let (m, secrets) = Manifest::load(&path, &FakeEnv::default()).unwrap();
+        let runner = Runner::start(m, secrets).await.unwrap();
+        let b_id = runner.host_id().to_owned();
+        let d = start_with(
+            runner,
+            path,
+            dir,
+            &db,
+            &FakeEnv::default(),
+            Arc::new(SystemClock),
+        )
+        .await
+        .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let abandoned = loop {
+            let found = d.daemon.sweep(Utc::now()).await.unwrap();
+            if !found.is_empty() {
+                break found;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "nothing was abandoned"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert_eq!(abandoned, [victim.id], "{}", db.backend);
+        let all = wait_for(&store, "the retry to start", |r| {
+            r.iter().any(|r| r.trigger == "retry")
+        })
+        .await;
+        let dead = all.iter().find(|r| r.id == victim.id).unwrap();
+        assert_eq!(dead.status, "abandoned");
+        assert_eq!(dead.error_kind.as_deref(), Some("abandoned"));
+        let retry = all.iter().find(|r| r.trigger == "retry").unwrap();
+        assert_eq!(retry.attempt, 2);
+        assert_eq!(retry.scheduled_for, victim.scheduled_for);
+        assert_eq!(retry.schedule.as_deref(), Some("slow"));
+        assert_eq!(retry.host.as_deref(), Some(b_id.as_str()));
+        // A second sweep finds nothing more: the retry holds a fresh lease.
+        assert!(d.daemon.sweep(Utc::now()).await.unwrap().is_empty());
+        let report = d.daemon.shutdown(Duration::ZERO).await;
+        assert_eq!(report.interrupted, [retry.id]);
+        let after = store.run_by_id(retry.id).await.unwrap().unwrap();
+        assert_eq!(after.status, "interrupted", "{}", db.backend);
+        store.close().await;
+    }
+}
