@@ -24,3 +24,5 @@ mod scheduler;
 pub fn host_binary() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_BIN_EXE_host-under-test"))
 }
+// `serve` over HTTP: triggers, webhooks, status and metrics, hot reload, signals.
+mod server;
