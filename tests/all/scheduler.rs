@@ -6,8 +6,9 @@ use crate::host_binary;
 use chrono::{DateTime, Duration as Span, TimeZone, Utc};
 use connector_host::daemon::{Clock, ManualClock, SystemClock};
 use connector_host::manifest::Manifest;
+use connector_host::manifest::Overlap;
 use connector_host::runner::Runner;
-use connector_host::store::{FireKey, RunRecord, Store};
+use connector_host::store::{Claim, FireClaim, FireKey, RunRecord, Store};
 use connector_tests::daemon::{start_daemon, start_with, TestDaemon};
 use connector_tests::db::TestDb;
 use connector_tests::host::{manifest, FakeEnv};
@@ -168,14 +169,20 @@ async fn after_downtime(
         scheduled_for: last,
     };
     let lease = last + Span::seconds(30);
-    runner
+    let claim = FireClaim {
+        key: key.clone(),
+        trigger: "schedule",
+        overlap: Overlap::Skip,
+    };
+    let claimed = runner
         .store
-        .claim_fire(&key, "schedule", false, false, "earlier-host", last, lease)
+        .claim_fires(&[claim], "earlier-host", last, lease)
         .await
         .unwrap();
+    assert_eq!(claimed, [Claim::Run]);
     runner
         .store
-        .fire_done(&key, "earlier-host", last, lease)
+        .fire_done(&key, false, "earlier-host", last, lease)
         .await
         .unwrap();
     let clock = Arc::new(ManualClock::new(now));
@@ -456,5 +463,89 @@ async fn a_killed_hosts_run_is_marked_abandoned_and_retried_by_a_live_host() {
         let after = store.run_by_id(retry.id).await.unwrap().unwrap();
         assert_eq!(after.status, "interrupted", "{}", db.backend);
         store.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hosts_firing_different_instants_at_once_still_run_one_at_a_time() {
+    for db in TestDb::all("skip_across_hosts").await.unwrap() {
+        // Host B's clock is a second ahead of host A's: each fires a different instant of the
+        // same schedule at the same moment. Overlap `skip` must still let only one run.
+        let text = kit(
+            "[connectors.kit.schedules.tick]\ncron = \"* * * * * *\"\njob = \"sleep\"\n",
+            "",
+        );
+        let a = start_daemon(&db, &text, &FakeEnv::default(), Arc::new(SystemClock))
+            .await
+            .unwrap();
+        let b = start_daemon(&db, &text, &FakeEnv::default(), Arc::new(SystemClock))
+            .await
+            .unwrap();
+        let base = second(Utc::now());
+        for s in 1..=3 {
+            futures::future::join(
+                a.daemon.tick(base + Span::seconds(2 * s - 1)),
+                b.daemon.tick(base + Span::seconds(2 * s)),
+            )
+            .await;
+        }
+        assert!(a.daemon.wait_idle(Duration::from_secs(30)).await);
+        assert!(b.daemon.wait_idle(Duration::from_secs(30)).await);
+        let all = runs(&a.daemon.runner().store).await;
+        assert_eq!(all.len(), 1, "{}: {all:#?}", db.backend);
+        let counts = a.daemon.runner().store.fire_counts("kit").await.unwrap();
+        assert_eq!(
+            counts,
+            [
+                ("tick".into(), "done".into(), 1),
+                ("tick".into(), "skipped".into(), 5)
+            ],
+            "{}",
+            db.backend
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fire_left_running_by_a_dead_host_stops_blocking_once_its_lease_runs_out() {
+    for db in TestDb::all("stale_fire").await.unwrap() {
+        let text = kit(
+            "[connectors.kit.schedules.tick]\ncron = \"* * * * * *\"\njob = \"noop\"\n",
+            "",
+        );
+        let d = start_daemon(&db, &text, &FakeEnv::default(), Arc::new(SystemClock))
+            .await
+            .unwrap();
+        let store = d.daemon.runner().store.clone();
+        // A host claimed a fire and died before recording its run.
+        let base = second(Utc::now());
+        let dead = FireClaim {
+            key: FireKey {
+                connector: "kit".into(),
+                schedule: "tick".into(),
+                scheduled_for: base,
+            },
+            trigger: "schedule",
+            overlap: Overlap::Skip,
+        };
+        let lease_end = base + Span::seconds(3);
+        let claimed = store
+            .claim_fires(&[dead], "dead-host", base, lease_end)
+            .await
+            .unwrap();
+        assert_eq!(claimed, [Claim::Run]);
+        d.daemon.tick(base + Span::seconds(1)).await;
+        assert!(d.daemon.wait_idle(Duration::from_secs(10)).await);
+        assert!(
+            runs(&store).await.is_empty(),
+            "ran beside a fire still leased"
+        );
+        // Once the lease has run out, the sweep lets the fire go and the next fire runs.
+        d.daemon.sweep(lease_end + Span::seconds(1)).await.unwrap();
+        d.daemon.tick(base + Span::seconds(5)).await;
+        assert!(d.daemon.wait_idle(Duration::from_secs(10)).await);
+        let all = runs(&store).await;
+        assert_eq!(all.len(), 1, "{}", db.backend);
+        assert_eq!(all[0].scheduled_for, Some(base + Span::seconds(5)));
     }
 }

@@ -17,8 +17,9 @@ pub use reload::Loader;
 use crate::manifest::{Overlap, ScheduleConfig};
 use crate::runner::{RunOutcome, RunRequest, Runner, TriggerKind};
 use crate::scheduler::{Batch, Planner};
-use crate::store::{Claim, FireKey};
+use crate::store::{Claim, FireClaim, FireKey};
 use chrono::{DateTime, Utc};
+use std::collections::HashSet;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -83,6 +84,20 @@ pub struct FireStats {
     pub reloads: AtomicU64,
     /// Reloads refused because the new configuration was invalid.
     pub reload_failures: AtomicU64,
+}
+
+/// The claim of a batch's only fire.
+fn claim_of_first(batch: &Batch) -> FireClaim {
+    let (at, trigger) = batch.fires[0];
+    FireClaim {
+        key: FireKey {
+            connector: batch.connector.clone(),
+            schedule: batch.schedule.name.clone(),
+            scheduled_for: at,
+        },
+        trigger: trigger.as_str(),
+        overlap: batch.schedule.overlap,
+    }
 }
 
 /// What a graceful shutdown did.
@@ -203,14 +218,14 @@ impl Daemon {
         true
     }
 
-    /// Fires what is due at `now`: claims each fire and runs the ones this host won.
+    /// Fires what is due at `now`: claims the fires (one batch of statements for all the
+    /// plain on-time ones) and runs those this host won.
     pub async fn tick(self: &Arc<Self>, now: DateTime<Utc>) {
         let batches = {
             let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
-            // The planner lock is async; take the fires out under it, then release both.
-            let mut planner = match self.planner.try_lock() {
-                Ok(p) => p,
-                Err(_) => return,
+            // A reload holds the planner briefly; the next tick picks up what is due then.
+            let Ok(mut planner) = self.planner.try_lock() else {
+                return;
             };
             planner.due(now, &mut rng)
         };
@@ -218,75 +233,113 @@ impl Daemon {
             return;
         }
         let runner = self.runner();
+        let mut plain = Vec::new();
         for batch in batches {
             self.stats
                 .dropped
                 .fetch_add(batch.dropped, Ordering::Relaxed);
+            if batch.fires.is_empty() {
+                continue;
+            }
+            if batch.fires.len() == 1 && batch.delay.is_zero() {
+                plain.push(batch);
+                continue;
+            }
             let daemon = self.clone();
             let runner = runner.clone();
             self.spawn(async move { daemon.run_batch(runner, batch).await })
                 .await;
         }
+        if plain.is_empty() {
+            return;
+        }
+        let claims: Vec<FireClaim> = plain.iter().map(claim_of_first).collect();
+        let won = self.claim(&runner, &claims).await;
+        for (batch, claim) in plain.into_iter().zip(claims) {
+            if won.contains(&claim.key) {
+                let daemon = self.clone();
+                let runner = runner.clone();
+                let trigger = batch.fires[0].1;
+                self.spawn(async move {
+                    daemon
+                        .run_fire(&runner, claim.key, &batch.schedule, trigger, 1)
+                        .await;
+                })
+                .await;
+            }
+        }
     }
 
-    async fn run_batch(self: Arc<Self>, runner: Arc<Runner>, batch: Batch) {
-        if !batch.delay.is_zero() {
-            tokio::time::sleep(batch.delay).await;
-        }
-        let overlap = batch.schedule.overlap;
+    /// Claims `fires`, counts the outcomes, and returns the fires this host won.
+    async fn claim(&self, runner: &Runner, fires: &[FireClaim]) -> HashSet<FireKey> {
+        let now = self.clock.now();
         let lease =
             chrono::Duration::from_std(runner.manifest.runtime.run_lease).unwrap_or_default();
-        for (at, trigger) in batch.fires {
-            if self.stopping() {
-                break;
+        let claims = match runner
+            .store
+            .claim_fires(fires, runner.host_id(), now, now + lease)
+            .await
+        {
+            Ok(claims) => claims,
+            Err(e) => {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    fires = fires.len(),
+                    "cannot claim fires"
+                );
+                return HashSet::new();
             }
-            let key = FireKey {
-                connector: batch.connector.clone(),
-                schedule: batch.schedule.name.clone(),
-                scheduled_for: at,
-            };
-            let now = self.clock.now();
-            let claim = runner
-                .store
-                .claim_fire(
-                    &key,
-                    trigger.as_str(),
-                    overlap != Overlap::Allow,
-                    overlap == Overlap::QueueOne,
-                    runner.host_id(),
-                    now,
-                    now + lease,
-                )
-                .await;
+        };
+        let mut won = HashSet::new();
+        for (fire, claim) in fires.iter().zip(claims) {
             let counter = match claim {
-                Ok(Claim::Run) => {
-                    self.stats.run.fetch_add(1, Ordering::Relaxed);
-                    self.run_fire(&runner, key, &batch.schedule, trigger, 1)
-                        .await;
-                    continue;
+                Claim::Run => {
+                    won.insert(fire.key.clone());
+                    &self.stats.run
                 }
-                Ok(Claim::Taken) => &self.stats.taken,
-                Ok(Claim::Skipped) => {
+                Claim::Taken => &self.stats.taken,
+                Claim::Skipped => {
                     tracing::debug!(
-                        connector = %key.connector,
-                        schedule = %key.schedule,
-                        scheduled_for = %key.scheduled_for.to_rfc3339(),
+                        connector = %fire.key.connector,
+                        schedule = %fire.key.schedule,
+                        scheduled_for = %fire.key.scheduled_for.to_rfc3339(),
                         "fire skipped: the previous run is still going"
                     );
                     &self.stats.skipped
                 }
-                Ok(Claim::Queued) => &self.stats.queued,
-                Err(e) => {
-                    tracing::warn!(
-                        connector = %key.connector,
-                        schedule = %key.schedule,
-                        error = format!("{e:#}"),
-                        "cannot claim a fire"
-                    );
-                    continue;
-                }
+                Claim::Queued => &self.stats.queued,
             };
             counter.fetch_add(1, Ordering::Relaxed);
+        }
+        won
+    }
+
+    /// Fires with jitter or several catch-up fires: wait, then claim and run one at a time.
+    async fn run_batch(self: Arc<Self>, runner: Arc<Runner>, batch: Batch) {
+        if !batch.delay.is_zero() {
+            tokio::time::sleep(batch.delay).await;
+        }
+        for (at, trigger) in batch.fires {
+            if self.stopping() {
+                break;
+            }
+            let claim = FireClaim {
+                key: FireKey {
+                    connector: batch.connector.clone(),
+                    schedule: batch.schedule.name.clone(),
+                    scheduled_for: at,
+                },
+                trigger: trigger.as_str(),
+                overlap: batch.schedule.overlap,
+            };
+            if self
+                .claim(&runner, std::slice::from_ref(&claim))
+                .await
+                .contains(&claim.key)
+            {
+                self.run_fire(&runner, claim.key, &batch.schedule, trigger, 1)
+                    .await;
+            }
         }
     }
 
@@ -301,6 +354,7 @@ impl Daemon {
     ) -> Option<RunOutcome> {
         let lease =
             chrono::Duration::from_std(runner.manifest.runtime.run_lease).unwrap_or_default();
+        let promote = schedule.overlap == Overlap::QueueOne;
         let mut last = None;
         loop {
             let req = RunRequest {
@@ -324,7 +378,7 @@ impl Daemon {
             let now = self.clock.now();
             match runner
                 .store
-                .fire_done(&key, runner.host_id(), now, now + lease)
+                .fire_done(&key, promote, runner.host_id(), now, now + lease)
                 .await
             {
                 Ok(Some(queued)) if !self.stopping() => {
@@ -341,14 +395,22 @@ impl Daemon {
         }
     }
 
-    /// Marks runs whose host stopped renewing their lease `abandoned`, and retries scheduled
-    /// ones that have attempts left (schedule key `max_attempts`). Returns the abandoned runs'
-    /// ids.
+    /// Marks runs whose host stopped renewing their lease `abandoned`, retries scheduled ones
+    /// that have attempts left (schedule key `max_attempts`), and lets go of fires whose lease
+    /// ran out. Returns the abandoned runs' ids.
     pub async fn sweep(self: &Arc<Self>, now: DateTime<Utc>) -> anyhow::Result<Vec<i64>> {
         let runner = self.runner();
         let abandoned = runner.store.abandon_expired_runs(now).await?;
         let lease =
             chrono::Duration::from_std(runner.manifest.runtime.run_lease).unwrap_or_default();
+        let schedule_of = |key: &FireKey| {
+            runner
+                .manifest
+                .connectors
+                .get(&key.connector)
+                .and_then(|c| c.schedules.iter().find(|s| s.name == key.schedule))
+                .cloned()
+        };
         for run in &abandoned {
             self.stats.abandoned.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
@@ -361,57 +423,58 @@ impl Daemon {
             let Some(fire) = run.fire.clone() else {
                 continue;
             };
-            let schedule = runner
-                .manifest
-                .connectors
-                .get(&fire.connector)
-                .and_then(|c| c.schedules.iter().find(|s| s.name == fire.schedule))
-                .cloned();
-            match schedule {
-                Some(schedule) if run.attempt < schedule.max_attempts => {
-                    if !runner
-                        .store
-                        .retake_fire(&fire, run.id, runner.host_id(), now, now + lease)
-                        .await?
-                    {
-                        continue;
-                    }
-                    tracing::info!(
-                        connector = %fire.connector,
-                        schedule = %fire.schedule,
-                        attempt = run.attempt + 1,
-                        "retrying the abandoned run"
-                    );
-                    let daemon = self.clone();
-                    let runner = runner.clone();
-                    let attempt = run.attempt + 1;
-                    self.spawn(async move {
-                        daemon
-                            .run_fire(&runner, fire, &schedule, TriggerKind::Retry, attempt)
-                            .await;
-                    })
+            let Some(schedule) = schedule_of(&fire) else {
+                continue;
+            };
+            if run.attempt >= schedule.max_attempts
+                || !runner
+                    .store
+                    .retake_fire(&fire, runner.host_id(), now, now + lease)
+                    .await?
+            {
+                continue;
+            }
+            tracing::info!(
+                connector = %fire.connector,
+                schedule = %fire.schedule,
+                attempt = run.attempt + 1,
+                "retrying the abandoned run"
+            );
+            let daemon = self.clone();
+            let runner = runner.clone();
+            let attempt = run.attempt + 1;
+            self.spawn(async move {
+                daemon
+                    .run_fire(&runner, fire, &schedule, TriggerKind::Retry, attempt)
                     .await;
-                }
-                other => {
-                    let queued = runner
-                        .store
-                        .fire_done(&fire, runner.host_id(), now, now + lease)
-                        .await?;
-                    if let (Some(at), Some(schedule)) = (queued, other) {
-                        let key = FireKey {
-                            scheduled_for: at,
-                            ..fire
-                        };
-                        let daemon = self.clone();
-                        let runner = runner.clone();
-                        self.spawn(async move {
-                            daemon
-                                .run_fire(&runner, key, &schedule, TriggerKind::Schedule, 1)
-                                .await;
-                        })
+            })
+            .await;
+        }
+        // Fires of runs that will not be retried, or whose host died around the run.
+        for fire in runner.store.release_stale_fires(now).await? {
+            let Some(schedule) = schedule_of(&fire) else {
+                continue;
+            };
+            if schedule.overlap != Overlap::QueueOne {
+                continue;
+            }
+            let queued = runner
+                .store
+                .fire_done(&fire, true, runner.host_id(), now, now + lease)
+                .await?;
+            if let Some(at) = queued {
+                let key = FireKey {
+                    scheduled_for: at,
+                    ..fire
+                };
+                let daemon = self.clone();
+                let runner = runner.clone();
+                self.spawn(async move {
+                    daemon
+                        .run_fire(&runner, key, &schedule, TriggerKind::Schedule, 1)
                         .await;
-                    }
-                }
+                })
+                .await;
             }
         }
         Ok(abandoned.iter().map(|r| r.id).collect())

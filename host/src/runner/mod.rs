@@ -383,14 +383,14 @@ impl Runner {
             })
             .await?;
         let _active = ActiveGuard::new(&self.active, run_id);
-        if let (Some(schedule), Some(scheduled_for)) = (&req.schedule, req.scheduled_for) {
-            let key = crate::store::FireKey {
+        let fire = match (&req.schedule, req.scheduled_for) {
+            (Some(schedule), Some(scheduled_for)) => Some(crate::store::FireKey {
                 connector: connector.to_owned(),
                 schedule: schedule.clone(),
                 scheduled_for,
-            };
-            self.store.fire_started(&key, run_id).await?;
-        }
+            }),
+            _ => None,
+        };
         let timeout = req.timeout.unwrap_or(loaded.config.timeout);
         let deadline = Instant::now() + timeout;
         let name: Arc<str> = Arc::from(connector);
@@ -428,7 +428,7 @@ impl Runner {
             .call(&loaded.plugin, data, timeout, move |inst, store| {
                 Box::pin(async move { inst.call_run(store, &ctx).await })
             });
-        let (mut data, outcome) = self.with_heartbeat(run_id, call).await;
+        let (mut data, outcome) = self.with_heartbeat(run_id, fire.as_ref(), call).await;
         let last_stderr = data.finish_stdio();
         // A plugin that gives up because a host call hit the deadline timed out, whatever error
         // it chose to return.
@@ -547,6 +547,7 @@ impl Runner {
     async fn with_heartbeat<T>(
         &self,
         run_id: i64,
+        fire: Option<&crate::store::FireKey>,
         work: impl std::future::Future<Output = T>,
     ) -> T {
         let lease = self.manifest.runtime.run_lease;
@@ -556,7 +557,7 @@ impl Runner {
             loop {
                 ticks.tick().await;
                 let until = Utc::now() + chrono::Duration::from_std(lease).unwrap_or_default();
-                match self.store.renew_run_lease(run_id, until).await {
+                match self.store.renew_run_lease(run_id, fire, until).await {
                     Ok(true) => {}
                     Ok(false) => tracing::warn!(
                         run_id,

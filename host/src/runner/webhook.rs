@@ -74,7 +74,7 @@ impl Runner {
             .call(&loaded.plugin, data, timeout, move |inst, store| {
                 Box::pin(async move { inst.call_handle_webhook(store, &event).await })
             });
-        let (mut data, outcome) = self.with_heartbeat(run_id, call).await;
+        let (mut data, outcome) = self.with_heartbeat(run_id, None, call).await;
         let last_stderr = data.finish_stdio();
         let (status, reply, error): (RunStatus, Option<WebhookReply>, Option<(String, String)>) =
             match outcome {

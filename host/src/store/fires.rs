@@ -2,16 +2,20 @@
 //!
 //! A fire's identity `(connector, schedule, scheduled_for)` is the primary key of
 //! `schedule_fires`, so of several hosts that decide to fire the same instant exactly one
-//! inserts the row and runs it. The overlap policy is decided in the same statement (SQLite:
-//! one statement under its single writer; PostgreSQL: a transaction holding an advisory lock
-//! per schedule), so two hosts can never both see "nothing running". A fire counts as running
-//! while its lease is fresh: the run renews it with its heartbeat, and a dead host's fire stops
-//! blocking once the lease runs out. Every function takes `now`, so tests drive the clock.
+//! inserts the row and runs it. The overlap policy is enforced by two partial unique indexes
+//! (one running fire per schedule unless `allow`, one queued fire), so no lock and no
+//! read-then-write race is involved: a claim is "insert as running, else as queued, else as
+//! skipped", each step `ON CONFLICT DO NOTHING`, for a whole tick's fires in a few statements.
+//! A running fire's lease is renewed with its run's heartbeat; the sweep marks a fire whose
+//! lease ran out `done`, so a dead host's fire stops blocking its schedule. Every function
+//! takes `now`, so tests drive the clock.
 
 use super::Store;
+use crate::manifest::Overlap;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
+use std::collections::HashSet;
 
 /// One fire's identity.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -22,6 +26,17 @@ pub struct FireKey {
     pub schedule: String,
     /// The instant the schedule fired for.
     pub scheduled_for: DateTime<Utc>,
+}
+
+/// One fire to claim.
+#[derive(Debug, Clone)]
+pub struct FireClaim {
+    /// Its identity.
+    pub key: FireKey,
+    /// `schedule` or `catch-up`.
+    pub trigger: &'static str,
+    /// The schedule's overlap policy.
+    pub overlap: Overlap,
 }
 
 /// What claiming a fire found.
@@ -55,105 +70,125 @@ pub struct AbandonedRun {
     pub host: Option<String>,
 }
 
-/// `status` of a new fire: run, queue or skip, decided against the fires of the same schedule
-/// whose lease is still fresh. `$1` connector, `$2` schedule, `$6` now, `$9` whether to queue.
-const CLAIM_GUARDED: &str = "INSERT INTO schedule_fires (connector, schedule, scheduled_for, \
-    trigger_kind, status, host, lease_until, created_at, updated_at) \
-    SELECT $1, $2, $3, $4, \
-      CASE WHEN NOT EXISTS (SELECT 1 FROM schedule_fires WHERE connector = $1 AND schedule = $2 \
-             AND status = 'running' AND lease_until >= $6) THEN 'running' \
-           WHEN $9 AND NOT EXISTS (SELECT 1 FROM schedule_fires WHERE connector = $1 \
-             AND schedule = $2 AND status = 'queued') THEN 'queued' \
-           ELSE 'skipped' END, \
-      $5, $7, $6, $6 WHERE $8 \
-    ON CONFLICT DO NOTHING RETURNING status";
+/// Rows per claiming statement (5 parameters each; well under both backends' limits).
+const CLAIM_CHUNK: usize = 400;
 
-const CLAIM_ALLOW: &str = "INSERT INTO schedule_fires (connector, schedule, scheduled_for, \
-    trigger_kind, status, host, lease_until, created_at, updated_at) \
-    VALUES ($1, $2, $3, $4, 'running', $5, $7, $6, $6) \
-    ON CONFLICT DO NOTHING RETURNING status";
-
-/// Promotes the queued fire of a schedule to running when nothing of it runs any more.
+/// Promotes the queued fire of a schedule to running once nothing of it runs.
 const TAKE_QUEUED: &str = "UPDATE schedule_fires SET status = 'running', host = $3, \
     lease_until = $5, updated_at = $4 \
     WHERE connector = $1 AND schedule = $2 AND status = 'queued' \
     AND NOT EXISTS (SELECT 1 FROM schedule_fires f WHERE f.connector = $1 AND f.schedule = $2 \
-      AND f.status = 'running' AND f.lease_until >= $4) \
+      AND f.status = 'running' AND f.exclusive_run) \
     RETURNING scheduled_for";
 
 impl Store {
-    /// Claims a fire for `host`. With `guarded` (overlap `skip` or `queue-one`) the fire only
-    /// runs if no run of its schedule is in progress; `queue` (overlap `queue-one`) queues it
-    /// instead of skipping it when none is queued yet.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn claim_fire(
+    /// Claims fires for `host`, returning one [`Claim`] per fire, in order. A fire runs if it
+    /// is new and (unless its overlap is `allow`) no fire of its schedule is running; else it
+    /// is queued (overlap `queue-one`, none queued yet) or recorded as skipped; or it was
+    /// another host's already.
+    pub async fn claim_fires(
         &self,
-        key: &FireKey,
-        trigger: &str,
-        guarded: bool,
-        queue: bool,
+        fires: &[FireClaim],
         host: &str,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
-    ) -> Result<Claim> {
-        let sql = if guarded { CLAIM_GUARDED } else { CLAIM_ALLOW };
-        macro_rules! claim {
-            ($executor:expr) => {{
-                let mut q = sqlx::query_scalar::<_, String>(sql)
-                    .bind(&key.connector)
-                    .bind(&key.schedule)
-                    .bind(key.scheduled_for)
-                    .bind(trigger)
-                    .bind(host)
-                    .bind(now)
-                    .bind(lease_until);
-                if guarded {
-                    q = q.bind(true).bind(queue);
-                }
-                q.fetch_optional($executor).await
-            }};
-        }
-        let status = match self {
-            Store::Sqlite { host: pool, .. } => claim!(pool),
-            Store::Postgres { pool } => {
-                let mut tx = pool.begin().await.context("cannot claim a schedule fire")?;
-                if guarded {
-                    lock_schedule(&mut tx, key).await?;
-                }
-                let status = claim!(&mut *tx);
-                tx.commit().await.context("cannot claim a schedule fire")?;
-                status
+    ) -> Result<Vec<Claim>> {
+        let mut claims = vec![Claim::Taken; fires.len()];
+        let all: Vec<usize> = (0..fires.len()).collect();
+        let won = self
+            .insert_fires(fires, &all, "running", host, now, lease_until)
+            .await?;
+        let rest: Vec<usize> = all.into_iter().filter(|i| !won.contains(i)).collect();
+        let queueable: Vec<usize> = rest
+            .iter()
+            .copied()
+            .filter(|&i| fires[i].overlap == Overlap::QueueOne)
+            .collect();
+        let queued = self
+            .insert_fires(fires, &queueable, "queued", host, now, lease_until)
+            .await?;
+        let rest: Vec<usize> = rest.into_iter().filter(|i| !queued.contains(i)).collect();
+        let skipped = self
+            .insert_fires(fires, &rest, "skipped", host, now, lease_until)
+            .await?;
+        for (set, claim) in [
+            (won, Claim::Run),
+            (queued, Claim::Queued),
+            (skipped, Claim::Skipped),
+        ] {
+            for i in set {
+                claims[i] = claim;
             }
         }
-        .context("cannot claim a schedule fire")?;
-        Ok(match status.as_deref() {
-            None => Claim::Taken,
-            Some("running") => Claim::Run,
-            Some("queued") => Claim::Queued,
-            Some(_) => Claim::Skipped,
-        })
+        Ok(claims)
     }
 
-    /// Records that run `run_id` serves fire `key`.
-    pub async fn fire_started(&self, key: &FireKey, run_id: i64) -> Result<()> {
-        let sql = "UPDATE schedule_fires SET run_id = $4, attempts = attempts + 1 \
-            WHERE connector = $1 AND schedule = $2 AND scheduled_for = $3";
-        on_pool!(self, pool => sqlx::query(sql)
-            .bind(&key.connector)
-            .bind(&key.schedule)
-            .bind(key.scheduled_for)
-            .bind(run_id)
-            .execute(pool)
-            .await
-            .map(drop))
-        .context("cannot record a fire's run")
+    /// Inserts `fires[which]` with `status`, skipping conflicts; returns the indexes inserted.
+    async fn insert_fires(
+        &self,
+        fires: &[FireClaim],
+        which: &[usize],
+        status: &'static str,
+        host: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<HashSet<usize>> {
+        let mut inserted = HashSet::new();
+        for chunk in which.chunks(CLAIM_CHUNK) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|r| {
+                    let p = 4 + r * 5;
+                    format!(
+                        "(${}, ${}, ${}, ${}, '{status}', ${}, $1, $2, $3, $3)",
+                        p,
+                        p + 1,
+                        p + 2,
+                        p + 3,
+                        p + 4
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO schedule_fires (connector, schedule, scheduled_for, trigger_kind, \
+                 status, exclusive_run, host, lease_until, created_at, updated_at) VALUES {} \
+                 ON CONFLICT DO NOTHING RETURNING connector, schedule, scheduled_for",
+                rows.join(", ")
+            );
+            let lease = (status == "running").then_some(lease_until);
+            let got: HashSet<(String, String, DateTime<Utc>)> = on_pool!(self, pool => {
+                let mut q = sqlx::query(&sql).bind(host).bind(lease).bind(now);
+                for &i in chunk {
+                    let f = &fires[i];
+                    q = q
+                        .bind(&f.key.connector)
+                        .bind(&f.key.schedule)
+                        .bind(f.key.scheduled_for)
+                        .bind(f.trigger)
+                        .bind(f.overlap != Overlap::Allow);
+                }
+                let rows = q.fetch_all(pool).await.context("cannot claim schedule fires")?;
+                rows.iter()
+                    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+                    .collect::<Result<HashSet<_>, sqlx::Error>>()
+                    .context("cannot claim schedule fires")?
+            });
+            for &i in chunk {
+                let k = &fires[i].key;
+                if got.contains(&(k.connector.clone(), k.schedule.clone(), k.scheduled_for)) {
+                    inserted.insert(i);
+                }
+            }
+        }
+        Ok(inserted)
     }
 
-    /// Marks fire `key` done and, if its schedule has a queued fire and nothing else of it
-    /// runs, claims that one for `host` and returns its instant.
+    /// Marks fire `key` done. With `promote` (overlap `queue-one`), a queued fire of the same
+    /// schedule is then claimed for `host` and its instant returned, unless another fire of the
+    /// schedule runs by then.
     pub async fn fire_done(
         &self,
         key: &FireKey,
+        promote: bool,
         host: &str,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
@@ -161,65 +196,50 @@ impl Store {
         let done =
             "UPDATE schedule_fires SET status = 'done', updated_at = $4, lease_until = NULL \
             WHERE connector = $1 AND schedule = $2 AND scheduled_for = $3";
-        macro_rules! finish {
-            ($executor:expr) => {{
-                sqlx::query(done)
-                    .bind(&key.connector)
-                    .bind(&key.schedule)
-                    .bind(key.scheduled_for)
-                    .bind(now)
-                    .execute(&mut *$executor)
-                    .await?;
-                sqlx::query_scalar::<_, DateTime<Utc>>(TAKE_QUEUED)
-                    .bind(&key.connector)
-                    .bind(&key.schedule)
-                    .bind(host)
-                    .bind(now)
-                    .bind(lease_until)
-                    .fetch_optional(&mut *$executor)
-                    .await
-            }};
-        }
-        let next = match self {
-            Store::Sqlite { host: pool, .. } => {
-                let mut conn = pool
-                    .acquire()
-                    .await
-                    .context("cannot finish a schedule fire")?;
-                finish!(conn)
-            }
-            Store::Postgres { pool } => {
-                let mut tx = pool
-                    .begin()
-                    .await
-                    .context("cannot finish a schedule fire")?;
-                lock_schedule(&mut tx, key).await?;
-                let next = finish!(tx);
-                tx.commit().await.context("cannot finish a schedule fire")?;
-                next
-            }
-        }
+        on_pool!(self, pool => sqlx::query(done)
+            .bind(&key.connector)
+            .bind(&key.schedule)
+            .bind(key.scheduled_for)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(drop))
         .context("cannot finish a schedule fire")?;
-        Ok(next)
+        if !promote {
+            return Ok(None);
+        }
+        let next = on_pool!(self, pool => sqlx::query_scalar::<_, DateTime<Utc>>(TAKE_QUEUED)
+            .bind(&key.connector)
+            .bind(&key.schedule)
+            .bind(host)
+            .bind(now)
+            .bind(lease_until)
+            .fetch_optional(pool)
+            .await);
+        match next {
+            Ok(next) => Ok(next),
+            // Another host's new fire started running first: the queued one waits for it.
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(None),
+            Err(e) => Err(e).context("cannot start a queued schedule fire"),
+        }
     }
 
-    /// Takes fire `key` over for a retry of its abandoned run `run_id`; false if someone else did.
+    /// Takes fire `key` over for a retry of its abandoned run; false if it is no longer
+    /// running (the sweep already let it go).
     pub async fn retake_fire(
         &self,
         key: &FireKey,
-        run_id: i64,
         host: &str,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<bool> {
-        let sql = "UPDATE schedule_fires SET status = 'running', host = $5, lease_until = $7, \
-            updated_at = $6, trigger_kind = 'retry' \
-            WHERE connector = $1 AND schedule = $2 AND scheduled_for = $3 AND run_id = $4";
+        let sql = "UPDATE schedule_fires SET host = $4, lease_until = $6, updated_at = $5, \
+            trigger_kind = 'retry' \
+            WHERE connector = $1 AND schedule = $2 AND scheduled_for = $3 AND status = 'running'";
         on_pool!(self, pool => sqlx::query(sql)
             .bind(&key.connector)
             .bind(&key.schedule)
             .bind(key.scheduled_for)
-            .bind(run_id)
             .bind(host)
             .bind(now)
             .bind(lease_until)
@@ -227,6 +247,31 @@ impl Store {
             .await
             .map(|r| r.rows_affected() == 1))
         .context("cannot take over an abandoned fire")
+    }
+
+    /// Lets go of running fires whose lease ran out (their host died before or after its run);
+    /// returns the fires released, so queued fires behind them can start.
+    pub async fn release_stale_fires(&self, now: DateTime<Utc>) -> Result<Vec<FireKey>> {
+        let sql = "UPDATE schedule_fires SET status = 'done', updated_at = $1, lease_until = NULL \
+            WHERE status = 'running' AND lease_until < $1 \
+            RETURNING connector, schedule, scheduled_for";
+        on_pool!(self, pool => {
+            let rows = sqlx::query(sql)
+                .bind(now)
+                .fetch_all(pool)
+                .await
+                .context("cannot release stale schedule fires")?;
+            rows.iter()
+                .map(|r| {
+                    Ok(FireKey {
+                        connector: r.try_get(0)?,
+                        schedule: r.try_get(1)?,
+                        scheduled_for: r.try_get(2)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .context("cannot release stale schedule fires")
+        })
     }
 
     /// The latest fire recorded for a schedule, if any: where a starting host's scheduler
@@ -305,15 +350,4 @@ impl Store {
                 .context("cannot read schedule_fires")
         })
     }
-}
-
-/// Serialises the fire decisions of one schedule across PostgreSQL sessions until commit.
-async fn lock_schedule(tx: &mut sqlx::PgConnection, key: &FireKey) -> Result<()> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))")
-        .bind(&key.connector)
-        .bind(&key.schedule)
-        .execute(tx)
-        .await
-        .context("cannot lock a schedule")?;
-    Ok(())
 }

@@ -16,7 +16,7 @@ mod queue;
 mod runs;
 mod stats;
 
-pub use fires::{AbandonedRun, Claim, FireKey};
+pub use fires::{AbandonedRun, Claim, FireClaim, FireKey};
 pub use queue::{backoff, JobFilter, JobRecord, LeasedJob};
 pub use runs::{NewRun, RunFinish, RunRecord, RunStatus};
 pub use stats::{DurationHistogram, RunTotals, DURATION_BUCKETS};

@@ -205,14 +205,25 @@ impl Store {
     }
 
     /// Extends the lease of run `id` (while it is still `running`) and of the fire it serves.
-    pub async fn renew_run_lease(&self, id: i64, until: DateTime<Utc>) -> Result<bool> {
+    pub async fn renew_run_lease(
+        &self,
+        id: i64,
+        fire: Option<&super::FireKey>,
+        until: DateTime<Utc>,
+    ) -> Result<bool> {
         let runs = "UPDATE runs SET lease_until = $2 WHERE id = $1 AND status = 'running'";
-        let fires =
-            "UPDATE schedule_fires SET lease_until = $2 WHERE run_id = $1 AND status = 'running'";
+        let fires = "UPDATE schedule_fires SET lease_until = $4 WHERE connector = $1 \
+            AND schedule = $2 AND scheduled_for = $3 AND status = 'running'";
         on_pool!(self, pool => {
             let held = sqlx::query(runs).bind(id).bind(until).execute(pool).await?;
-            if held.rows_affected() == 1 {
-                sqlx::query(fires).bind(id).bind(until).execute(pool).await?;
+            if let (1, Some(key)) = (held.rows_affected(), fire) {
+                sqlx::query(fires)
+                    .bind(&key.connector)
+                    .bind(&key.schedule)
+                    .bind(key.scheduled_for)
+                    .bind(until)
+                    .execute(pool)
+                    .await?;
             }
             Ok::<_, sqlx::Error>(held.rows_affected() == 1)
         })
@@ -234,8 +245,11 @@ impl Store {
                 .await
                 .map(|r| r.rows_affected()))
             .context("cannot mark runs interrupted")?;
-            let fires = "UPDATE schedule_fires SET status = 'done', updated_at = $2 \
-                WHERE run_id = $1 AND status = 'running'";
+            let fires = "UPDATE schedule_fires SET status = 'done', updated_at = $2, \
+                lease_until = NULL WHERE status = 'running' AND EXISTS (SELECT 1 FROM runs r \
+                WHERE r.id = $1 AND r.connector = schedule_fires.connector \
+                AND r.schedule = schedule_fires.schedule \
+                AND r.scheduled_for = schedule_fires.scheduled_for)";
             on_pool!(self, pool => sqlx::query(fires).bind(id).bind(now).execute(pool).await.map(drop))
                 .context("cannot mark runs interrupted")?;
         }
