@@ -82,6 +82,14 @@ impl Daemon {
         .await;
         match result {
             Ok((new, seen)) => {
+                let (was, is) = (&old.manifest, &new.manifest);
+                if was.server.listen != is.server.listen
+                    || was.runtime.queue_workers != is.runtime.queue_workers
+                {
+                    tracing::warn!(
+                        "server.listen and runtime.queue_workers take effect at the next start"
+                    );
+                }
                 let connectors = new.connectors().len();
                 *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(new);
                 *watched = seen;

@@ -387,4 +387,54 @@ mod tests {
         assert!(p.due(t(6, 50, 0), &mut rng).is_empty());
         assert_eq!(p.next_wake(), Some(t(7, 30, 0)));
     }
+
+    /// Ticks every 20 seconds from `from` to `to` and returns every fire, as the loop would.
+    fn tick_through(cron: &str, zone: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<String> {
+        let mut s = schedule(cron, Missed::Coalesce, Duration::ZERO);
+        s.cron = CronSchedule::parse(cron, zone).unwrap();
+        let mut p = planner(s, from);
+        let mut rng = fastrand::Rng::with_seed(3);
+        let mut fired = Vec::new();
+        let mut now = from;
+        while now < to {
+            now += chrono::Duration::seconds(20);
+            for b in p.due(now, &mut rng) {
+                for (at, trigger) in b.fires {
+                    assert_eq!(trigger, TriggerKind::Schedule);
+                    assert!(now - at < chrono::Duration::seconds(20), "late fire");
+                    fired.push(at.format("%m-%d %H:%M").to_string());
+                }
+            }
+        }
+        fired
+    }
+
+    #[test]
+    fn ticking_through_malta_dst_changes_fires_by_the_vixie_rules() {
+        let utc = |m, d, h| Utc.with_ymd_and_hms(2025, m, d, h, 0, 0).unwrap();
+        // Spring forward 2025-03-30 02:00 → 03:00 (01:00 UTC): 02:30 does not exist and fires
+        // once right after the jump, at 03:00 local = 01:00 UTC.
+        let spring = tick_through("30 2 * * *", "Europe/Malta", utc(3, 29, 12), utc(3, 31, 12));
+        assert_eq!(spring, ["03-30 01:00", "03-31 00:30"]);
+        // Fall back 2025-10-26 03:00 → 02:00 (01:00 UTC): 02:30 happens twice, fires once, at
+        // the first (00:30 UTC).
+        let fall = tick_through(
+            "30 2 * * *",
+            "Europe/Malta",
+            utc(10, 25, 12),
+            utc(10, 27, 12),
+        );
+        assert_eq!(fall, ["10-26 00:30", "10-27 01:30"]);
+        // An interval schedule follows real time: both passes of the repeated hour fire.
+        let every30 = tick_through(
+            "*/30 2 * * *",
+            "Europe/Malta",
+            utc(10, 25, 23),
+            utc(10, 26, 3),
+        );
+        assert_eq!(
+            every30,
+            ["10-26 00:00", "10-26 00:30", "10-26 01:00", "10-26 01:30"]
+        );
+    }
 }
