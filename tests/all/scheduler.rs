@@ -549,3 +549,61 @@ async fn a_fire_left_running_by_a_dead_host_stops_blocking_once_its_lease_runs_o
         assert_eq!(all[0].scheduled_for, Some(base + Span::seconds(5)));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cpu_bound_run_keeps_its_lease_while_it_computes() {
+    // The heartbeat shares the run's task: the guest must yield for it to beat.
+    let db = TestDb::sqlite().unwrap();
+    let text = kit("", "").replace("timeout = \"60s\"", "timeout = \"6s\"");
+    let d = start_daemon(&db, &text, &FakeEnv::default(), Arc::new(SystemClock))
+        .await
+        .unwrap();
+    let runner = d.daemon.runner();
+    let spinning = tokio::spawn({
+        let runner = runner.clone();
+        async move {
+            let req = connector_host::runner::RunRequest {
+                job: Some("spin".into()),
+                ..connector_host::runner::RunRequest::manual()
+            };
+            runner.run("kit", req).await.unwrap()
+        }
+    });
+    // Past the 3 s lease: the run must still hold it.
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    let abandoned = d.daemon.sweep(Utc::now()).await.unwrap();
+    assert!(abandoned.is_empty(), "a computing run was taken for dead");
+    let outcome = spinning.await.unwrap();
+    assert_eq!(outcome.status.as_str(), "timeout");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_runs_than_instance_slots_wait_for_a_slot_instead_of_failing() {
+    let db = TestDb::sqlite().unwrap();
+    let text = kit("", "")
+        .replace("queue_workers = 0", "queue_workers = 0\nmax_instances = 2")
+        .replace("sleep_ms = 1500", "sleep_ms = 300");
+    let d = start_daemon(&db, &text, &FakeEnv::default(), Arc::new(SystemClock))
+        .await
+        .unwrap();
+    let runner = d.daemon.runner();
+    let started = std::time::Instant::now();
+    let outcomes = futures::future::join_all((0..5).map(|_| {
+        let req = connector_host::runner::RunRequest {
+            job: Some("sleep".into()),
+            ..connector_host::runner::RunRequest::manual()
+        };
+        let runner = runner.clone();
+        async move { runner.run("kit", req).await.unwrap() }
+    }))
+    .await;
+    for o in &outcomes {
+        assert_eq!(o.status.as_str(), "succeeded", "{o:?}");
+    }
+    // Two at a time: three rounds of 300 ms.
+    assert!(
+        started.elapsed() >= Duration::from_millis(850),
+        "{:?}",
+        started.elapsed()
+    );
+}

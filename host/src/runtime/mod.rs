@@ -12,6 +12,7 @@ use anyhow::{Context, Result};
 use bindings::connector::host as wit;
 use bindings::{Connector, ConnectorPre};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
@@ -40,6 +41,9 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<RunData>,
     cache_dir: PathBuf,
+    /// One permit per instance the engine may hold at once: a call past `max_instances` waits
+    /// for a slot (within its deadline) instead of failing to instantiate.
+    instances: Arc<tokio::sync::Semaphore>,
 }
 
 /// A compiled, linked plugin ready to instantiate.
@@ -210,6 +214,7 @@ impl Runtime {
             engine,
             linker,
             cache_dir: opts.cache_dir.clone(),
+            instances: Arc::new(tokio::sync::Semaphore::new(opts.max_instances as usize)),
         })
     }
 
@@ -285,16 +290,25 @@ impl Runtime {
     {
         let mut store = Store::new(&self.engine, data);
         store.limiter(|d| &mut d.limiter);
-        let ticks = (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
-
+        // At every epoch tick the guest yields to the executor (so a CPU-bound plugin cannot
+        // starve the scheduler, the heartbeat of its own run or other runs on the same worker
+        // thread), and past its deadline it traps.
         let started = Instant::now();
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            Ok(if started.elapsed() >= timeout {
+                wasmtime::UpdateDeadline::Interrupt
+            } else {
+                wasmtime::UpdateDeadline::Yield(1)
+            })
+        });
+
         // The epoch deadline stops guest code; this timeout stops the whole call, including a
         // guest parked inside a slow host call, which epochs cannot reach. Dropping the future
         // drops the instance and, with it, everything the run held.
         let outer = timeout + EPOCH_TICK * 2;
         let result = tokio::time::timeout(outer, async {
+            let _slot = self.instances.acquire().await?;
             let instance = plugin.pre.instantiate_async(&mut store).await?;
             f(&instance, &mut store).await
         })
