@@ -149,6 +149,9 @@ async fn trigger(
     }
 }
 
+/// How long a webhook sender has to deliver its body.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Headers never passed to a plugin: connection framing and the caller's cookies.
 const HIDDEN_HEADERS: &[&str] = &[
     "cookie",
@@ -191,9 +194,16 @@ async fn webhook(
     if declared.is_some_and(|n| n > hook.max_body) {
         return too_large();
     }
-    let body = match axum::body::to_bytes(body, limit).await {
-        Ok(b) => b,
-        Err(_) => return too_large(),
+    // A sender gets this long to deliver its body; a trickle does not hold the route open.
+    let body = match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(_)) => return too_large(),
+        Err(_) => {
+            return error(
+                StatusCode::REQUEST_TIMEOUT,
+                format!("the body did not arrive within {}s", BODY_TIMEOUT.as_secs()),
+            )
+        }
     };
     let verified = match auth::check_webhook(&hook.auth, runner.secrets(), &headers, &body) {
         Ok(h) => h,
