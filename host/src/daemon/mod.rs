@@ -187,21 +187,19 @@ impl Daemon {
     /// recorded fire.
     async fn plan_schedules(&self) -> anyhow::Result<()> {
         let runner = self.runner();
-        let mut schedules = Vec::new();
-        let mut resume = std::collections::HashMap::new();
-        for (name, connector) in &runner.manifest.connectors {
-            for schedule in &connector.schedules {
-                let last = runner.store.last_fire(name, &schedule.name).await?;
-                resume.insert((name.clone(), schedule.name.clone()), last);
-                schedules.push((name.clone(), schedule.clone()));
-            }
-        }
+        let resume = runner.store.last_fires().await?;
+        let schedules: Vec<_> = runner
+            .manifest
+            .connectors
+            .iter()
+            .flat_map(|(name, c)| c.schedules.iter().map(|s| (name.clone(), s.clone())))
+            .collect();
         let now = self.clock.now();
         self.planner
             .lock()
             .await
             .set_schedules(schedules, now, |c, s| {
-                resume.get(&(c.to_owned(), s.to_owned())).copied().flatten()
+                resume.get(&(c.to_owned(), s.to_owned())).copied()
             });
         self.replanned.notify_one();
         Ok(())

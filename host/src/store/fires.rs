@@ -274,21 +274,23 @@ impl Store {
         })
     }
 
-    /// The latest fire recorded for a schedule, if any: where a starting host's scheduler
-    /// picks up (and counts missed fires from).
-    pub async fn last_fire(
+    /// The latest fire recorded for each schedule: where a starting host's scheduler picks up
+    /// (and counts missed fires from).
+    pub async fn last_fires(
         &self,
-        connector: &str,
-        schedule: &str,
-    ) -> Result<Option<DateTime<Utc>>> {
-        let sql = "SELECT MAX(scheduled_for) FROM schedule_fires \
-            WHERE connector = $1 AND schedule = $2";
-        on_pool!(self, pool => sqlx::query_scalar::<_, Option<DateTime<Utc>>>(sql)
-            .bind(connector)
-            .bind(schedule)
-            .fetch_one(pool)
-            .await)
-        .context("cannot read schedule_fires")
+    ) -> Result<std::collections::HashMap<(String, String), DateTime<Utc>>> {
+        let sql = "SELECT connector, schedule, MAX(scheduled_for) FROM schedule_fires \
+            GROUP BY connector, schedule";
+        on_pool!(self, pool => {
+            let rows = sqlx::query(sql)
+                .fetch_all(pool)
+                .await
+                .context("cannot read schedule_fires")?;
+            rows.iter()
+                .map(|r| Ok(((r.try_get(0)?, r.try_get(1)?), r.try_get(2)?)))
+                .collect::<Result<_, sqlx::Error>>()
+                .context("cannot read schedule_fires")
+        })
     }
 
     /// Marks every `running` run whose lease ran out before `now` as `abandoned` and returns
