@@ -671,3 +671,28 @@ async fn sighup_reloads_the_manifest_of_a_running_process() {
         .await
         .success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_plugin_file_is_reloaded() {
+    let db = TestDb::sqlite().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join("connector.wasm");
+    std::fs::copy(connector_tests::plugin("testkit"), &wasm).unwrap();
+    let text = format!(
+        "[connectors.swap]\nplugin = {:?}\ntables = [\"kit_items\", \"sample_events\"]\n",
+        wasm.display().to_string()
+    );
+    let (d, _addr) = serving(&db, &text).await;
+    assert_eq!(d.daemon.runner().connectors()["swap"].info.name, "testkit");
+    // Deploy a new build of the plugin: write beside, then rename over the old file.
+    let staged = dir.path().join("connector.wasm.new");
+    std::fs::copy(connector_tests::plugin("sample"), &staged).unwrap();
+    std::fs::rename(&staged, &wasm).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while d.daemon.stats.reloads.load(Ordering::Relaxed) == 0 {
+        assert!(std::time::Instant::now() < deadline, "the new plugin was not loaded");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(d.daemon.runner().connectors()["swap"].info.name, "sample");
+    d.daemon.request_stop();
+}
