@@ -690,9 +690,61 @@ async fn a_replaced_plugin_file_is_reloaded() {
     std::fs::rename(&staged, &wasm).unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     while d.daemon.stats.reloads.load(Ordering::Relaxed) == 0 {
-        assert!(std::time::Instant::now() < deadline, "the new plugin was not loaded");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new plugin was not loaded"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(d.daemon.runner().connectors()["swap"].info.name, "sample");
     d.daemon.request_stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_in_hand_at_shutdown_goes_back_to_the_queue_at_once() {
+    let db = TestDb::sqlite().unwrap();
+    let text = "[runtime]\nqueue_workers = 1\n\n[server]\ngrace = \"1s\"\n\n\
+                [connectors.kit]\nplugin = {plugin:testkit}\ntables = [\"kit_items\"]\n\
+                settings = { jobs = [{ kind = \"sleep\" }] }\n";
+    let d = start_daemon(&db, text, &FakeEnv::default(), Arc::new(SystemClock))
+        .await
+        .unwrap();
+    let (_, serving) = d.serve().await;
+    let runner = d.daemon.runner();
+    let req = connector_host::runner::RunRequest {
+        job: Some("enqueue".into()),
+        ..connector_host::runner::RunRequest::manual()
+    };
+    assert!(runner.run("kit", req).await.unwrap().status.is_success());
+    d.daemon.job_ready.notify_waiters();
+    let store = runner.store.clone();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while count(
+        &store,
+        "SELECT COUNT(*) FROM queue_jobs WHERE status = 'processing'",
+    )
+    .await
+        == 0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the job was never leased"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    d.daemon.request_stop();
+    serving.await.unwrap().unwrap();
+    // `serve` closed its pools on the way out.
+    let store = Store::connect(&db.url).await.unwrap();
+    let jobs = store
+        .list_jobs(&connector_host::store::JobFilter::default(), 10)
+        .await
+        .unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(
+        (jobs[0].status.as_str(), jobs[0].attempts),
+        ("pending", 0),
+        "{jobs:?}"
+    );
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM kit_items").await, 0);
 }

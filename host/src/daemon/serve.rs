@@ -54,9 +54,17 @@ impl Daemon {
             .await
             .is_err()
         {
-            // A queue worker still holds a job: its lease will expire and another host (or
-            // this one, next start) delivers it again; its writes are rolled back.
+            // A queue worker still holds a job: stop it (its writes roll back) and hand the
+            // job back at once rather than when its lease runs out.
             loops.abort_all();
+            while loops.join_next().await.is_some() {}
+            let runner = self.runner();
+            let holder = format!("{}/", runner.host_id());
+            match runner.store.release_jobs(&holder, chrono::Utc::now()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(jobs = n, "queue jobs in hand returned to the queue"),
+                Err(e) => tracing::warn!(error = format!("{e:#}"), "cannot return queue jobs"),
+            }
         }
         let wait = rest.max(Duration::from_secs(1));
         if tokio::time::timeout(wait, http).await.is_err() {

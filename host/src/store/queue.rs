@@ -201,6 +201,24 @@ impl Store {
         })
     }
 
+    /// Returns the jobs held by workers whose id starts with `holder` (a host stopping before
+    /// they finished) to `pending` at once, without counting the interrupted attempt; returns
+    /// how many.
+    pub async fn release_jobs(&self, holder: &str, now: DateTime<Utc>) -> Result<u64> {
+        let sql =
+            "UPDATE queue_jobs SET status = 'pending', lease_until = NULL, leased_by = NULL, \
+            attempts = attempts - 1, updated_at = $2, \
+            last_error = 'the host stopped during this attempt; it does not count' \
+            WHERE status = 'processing' AND substr(leased_by, 1, length($1)) = $1";
+        on_pool!(self, pool => sqlx::query(sql)
+            .bind(holder)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))
+        .context("cannot return this host's queue jobs")
+    }
+
     /// Gives failed jobs (one, or all matching) a fresh set of attempts, due now.
     pub async fn retry_failed_jobs(
         &self,

@@ -90,7 +90,8 @@ impl Connector for Testkit {
     }
 
     /// Job kinds: `ok` writes a row named after the job; `fail` asks for a retry; `permanent`
-    /// fails for good; `trap` panics; `slow` writes its row after ~100 ms of work.
+    /// fails for good; `trap` panics; `slow` writes its row after ~100 ms of work; `sleep` after 5 s
+    /// of waiting.
     fn handle_job(job: Job) -> Result<(), JobError> {
         let write = |job: &Job| {
             db::execute(
@@ -107,6 +108,10 @@ impl Connector for Testkit {
         match job.kind.as_str() {
             "ok" => write(&job),
             "noop" => Ok(()),
+            "sleep" => {
+                std::thread::sleep(std::time::Duration::from_secs(5));
+                write(&job)
+            }
             "slow" => {
                 let started = std::time::Instant::now();
                 while started.elapsed() < std::time::Duration::from_millis(100) {
