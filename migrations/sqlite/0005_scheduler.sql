@@ -28,3 +28,11 @@ ALTER TABLE runs ADD COLUMN schedule TEXT;
 ALTER TABLE runs ADD COLUMN host TEXT;
 ALTER TABLE runs ADD COLUMN lease_until TEXT;
 ALTER TABLE runs ADD COLUMN duration_ms INTEGER;
+
+-- Rate-limit pools shared by every host on one PostgreSQL: one row per request start granted
+-- in the pool's current window (older rows are deleted as windows pass).
+CREATE TABLE rate_limit_grants (
+    pool       TEXT NOT NULL,
+    granted_at TEXT NOT NULL
+);
+CREATE INDEX rate_limit_grants_pool ON rate_limit_grants (pool, granted_at);

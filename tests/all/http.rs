@@ -480,3 +480,38 @@ async fn secret_values_never_reach_the_plugin_the_run_log_or_the_logs() {
     assert!(captured.contains("run finished"), "the capture works");
     assert!(!captured.contains(SECRET), "a secret reached the logs");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosts_on_one_postgres_share_a_pools_quota() {
+    let Some(db) = TestDb::postgres("shared_quota").await.unwrap() else {
+        return;
+    };
+    let server = FakeServer::start(routes::all()).await;
+    let requests = json!([{ "url": server.url("/json") }]);
+    let http = format!(
+        "{{ allow = {}, rate_limit = \"shared\" }}",
+        allow(&[&server])
+    );
+    let kit =
+        script("kit", &http, "", requests).replace("settings = {", "settings = { repeat = 20,");
+    let manifest = format!("[rate_limits]\nshared = \"20/s\"\n\n{kit}");
+    // Three hosts, each with its own pools and its own in-memory limiter.
+    let mut hosts = Vec::new();
+    for _ in 0..3 {
+        hosts.push(start(&db, &manifest, &FakeEnv::default()).await.unwrap());
+    }
+    let started = Instant::now();
+    let outcomes = futures::future::join_all(hosts.iter().map(|h| run(h, "kit"))).await;
+    let took = started.elapsed();
+    for o in &outcomes {
+        assert_eq!(o.status, RunStatus::Succeeded, "{o:?}");
+    }
+    let times = server.arrival_times();
+    assert_eq!(times.len(), 60);
+    let worst = max_in_any_window(&times, Duration::from_secs(1));
+    assert!(
+        worst <= 20,
+        "{worst} requests from three hosts arrived within one second"
+    );
+    assert!(took >= Duration::from_secs(2), "{took:?}");
+}

@@ -47,6 +47,7 @@ pub const HOST_TABLES: &[&str] = &[
     "connector_state",
     "queue_jobs",
     "schedule_fires",
+    "rate_limit_grants",
     "_sqlx_migrations",
 ];
 

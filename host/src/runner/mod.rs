@@ -194,6 +194,7 @@ impl Runner {
         store.migrate().await?;
         let runtime = Arc::new(Runtime::new(&engine_options(&manifest))?);
         let http = Arc::new(HttpShared::new(&manifest)?);
+        http.share_limits_through(&store);
         let mut runner = Runner {
             manifest: Arc::new(manifest),
             secrets: Arc::new(secrets),
@@ -232,6 +233,7 @@ impl Runner {
             Arc::new(Runtime::new(&options)?)
         };
         let http = Arc::new(self.http.reloaded(&self.manifest, &manifest));
+        http.share_limits_through(&store);
         let mut runner = Runner {
             manifest: Arc::new(manifest),
             secrets: Arc::new(secrets),

@@ -13,6 +13,7 @@ macro_rules! on_pool {
 
 mod fires;
 mod queue;
+mod rates;
 mod runs;
 mod stats;
 

@@ -8,8 +8,9 @@
 //! properties at once: the next start is the later of now and the oldest logged start plus the
 //! window, so any `limit + 1` consecutive starts span at least a window.
 
+use crate::store::Store;
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -20,6 +21,8 @@ pub struct RatePool {
     window: Duration,
     starts: Mutex<VecDeque<Instant>>,
     concurrency: Option<Arc<Semaphore>>,
+    /// Where the pool's window is shared with the other hosts on the same PostgreSQL.
+    shared: OnceLock<Store>,
 }
 
 /// Waiting for the pool would pass the caller's deadline.
@@ -41,6 +44,15 @@ impl RatePool {
             window: window + (window / 50).clamp(Duration::from_millis(25), Duration::from_secs(1)),
             starts: Mutex::new(VecDeque::with_capacity(limit as usize)),
             concurrency: max_concurrency.map(|n| Arc::new(Semaphore::new(n.max(1) as usize))),
+            shared: OnceLock::new(),
+        }
+    }
+
+    /// Shares the pool's window through `store` (PostgreSQL): every start must then also be
+    /// granted by the database, so all hosts together stay within the quota.
+    pub fn share_through(&self, store: &Store) {
+        if store.backend() == crate::store::Backend::Postgres {
+            let _ = self.shared.set(store.clone());
         }
     }
 
@@ -88,7 +100,35 @@ impl RatePool {
         };
         let start = self.reserve(Instant::now(), deadline)?;
         tokio::time::sleep_until(start.into()).await;
+        if let Some(store) = self.shared.get() {
+            self.acquire_shared(store, deadline).await?;
+        }
         Ok((permit, began.elapsed()))
+    }
+
+    /// Waits until the database grants a start in the shared window.
+    async fn acquire_shared(
+        &self,
+        store: &Store,
+        deadline: Instant,
+    ) -> Result<(), WouldExceedDeadline> {
+        loop {
+            let limit = u32::try_from(self.limit).unwrap_or(u32::MAX);
+            match store.grant_rate_slot(&self.name, limit, self.window).await {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(wait)) => {
+                    if Instant::now() + wait > deadline {
+                        return Err(WouldExceedDeadline { wait });
+                    }
+                    tokio::time::sleep(wait).await;
+                }
+                Err(e) => {
+                    // The database is out of reach: this host's own window still holds.
+                    tracing::warn!(pool = %self.name, error = format!("{e:#}"), "the shared rate limit cannot be reached; using this host's window alone");
+                    return Ok(());
+                }
+            }
+        }
     }
 }
 

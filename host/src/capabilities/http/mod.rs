@@ -84,6 +84,14 @@ impl HttpShared {
         }
     }
 
+    /// Shares every pool's window through `store` when it is PostgreSQL (several hosts, one
+    /// quota); on SQLite the pools stay this host's own.
+    pub fn share_limits_through(&self, store: &crate::store::Store) {
+        for pool in self.pools.values() {
+            pool.share_through(store);
+        }
+    }
+
     /// One connector's HTTP grant, secrets resolved.
     pub fn connector(
         &self,
