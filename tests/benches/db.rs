@@ -3,7 +3,8 @@
 //! - upsert of ROWS rows × 10 columns from a plugin (`db.upsert`, 1,000 rows per call) against
 //!   the same multi-row `INSERT … ON CONFLICT` statements sent by native Rust through sqlx; fresh
 //!   inserts and a second pass where every row conflicts; SQLite and PostgreSQL;
-//! - queue throughput: JOBS no-op jobs enqueued by a plugin, then delivered one by one, each in
+//! - queue throughput: JOBS no-op jobs enqueued by a plugin, then delivered by one worker and by
+//!   WORKERS (default 4) at once, each job in
 //!   a fresh instance.
 //!
 //! `cargo bench -p connector-tests --bench db` (ROWS and JOBS from the environment; PostgreSQL
@@ -13,6 +14,7 @@ use connector_host::runner::RunRequest;
 use connector_host::store::Store;
 use connector_tests::db::TestDb;
 use connector_tests::host::{start, FakeEnv, TestHost};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const COLUMNS: [&str; 10] = [
@@ -176,50 +178,62 @@ async fn drop_rows(store: &Store) {
     }
 }
 
-async fn queue(db: &TestDb, jobs: i64) {
+async fn queue(db: &TestDb, jobs: i64, workers: usize) {
     let text = format!(
         "[connectors.kit]\nplugin = {{plugin:testkit}}\ntables = [\"kit_items\"]\ntimeout = \"10m\"\nsettings = {{ jobs = {jobs} }}\n"
     );
     let host = start(db, &text, &FakeEnv::default()).await.unwrap();
-    let started = Instant::now();
-    let o = host
-        .runner
-        .run(
-            "kit",
-            RunRequest {
-                job: Some("enqueue-many".into()),
-                ..RunRequest::manual()
-            },
-        )
-        .await
-        .unwrap();
-    assert!(o.status.is_success(), "{o:?}");
-    let enqueue = started.elapsed();
-    let started = Instant::now();
-    let done = host
-        .runner
-        .drain_queue("bench", jobs as usize + 1)
-        .await
-        .unwrap();
-    let drain = started.elapsed();
-    assert_eq!(done.len() as i64, jobs);
-    println!(
-        "{:<8} queue: {jobs} no-op jobs enqueued by one run in {:?} ({:.0}/s); delivered one by one in {:?}: {:.0} jobs/s",
-        db.backend,
-        enqueue,
-        jobs as f64 / enqueue.as_secs_f64(),
-        drain,
-        jobs as f64 / drain.as_secs_f64()
-    );
-    host.runner.shutdown().await;
+    let runner = Arc::new(host.runner);
+    // One worker, then `workers` at once (as `serve` runs them), on the same host and data.
+    for n in [1, workers] {
+        let started = Instant::now();
+        let o = runner
+            .run(
+                "kit",
+                RunRequest {
+                    job: Some("enqueue-many".into()),
+                    ..RunRequest::manual()
+                },
+            )
+            .await
+            .unwrap();
+        assert!(o.status.is_success(), "{o:?}");
+        let enqueue = started.elapsed();
+        let started = Instant::now();
+        let delivered = futures::future::join_all((0..n).map(|w| {
+            let runner = runner.clone();
+            async move {
+                runner
+                    .drain_queue(&format!("bench-{w}"), jobs as usize + 1)
+                    .await
+                    .unwrap()
+                    .len()
+            }
+        }))
+        .await;
+        let drain = started.elapsed();
+        assert_eq!(delivered.iter().sum::<usize>() as i64, jobs);
+        println!(
+            "{:<8} queue: {jobs} no-op jobs enqueued by one run in {:?} ({:.0}/s); delivered by {n} worker(s) in {:?}: {:.0} jobs/s",
+            db.backend,
+            enqueue,
+            jobs as f64 / enqueue.as_secs_f64(),
+            drain,
+            jobs as f64 / drain.as_secs_f64()
+        );
+    }
+    runner.shutdown().await;
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let rows = env_or("ROWS", 100_000);
     let jobs = env_or("JOBS", 10_000);
+    let workers = env_or("WORKERS", 4) as usize;
     for db in TestDb::all("bench_db").await.unwrap() {
-        upserts(&db, rows).await;
-        queue(&db, jobs).await;
+        if rows > 0 {
+            upserts(&db, rows).await;
+        }
+        queue(&db, jobs, workers).await;
     }
 }
