@@ -55,10 +55,10 @@ impl Planner {
         Planner::default()
     }
 
-    /// Replaces the set of schedules. A schedule that is unchanged keeps its cursor; a new or
-    /// changed one starts from `resume(connector, schedule)` (the last recorded fire, so that
-    /// fires missed while no host ran are caught up per policy) or else from `now` (nothing
-    /// before it is owed).
+    /// Replaces the set of schedules. A schedule that is unchanged keeps its cursor; a changed
+    /// one starts from `now`; one this planner did not have starts from `resume(connector,
+    /// schedule)` (the last recorded fire, so that fires missed while no host ran are caught up
+    /// per policy) or else from `now` (nothing before it is owed).
     pub fn set_schedules(
         &mut self,
         schedules: Vec<(String, ScheduleConfig)>,
@@ -70,8 +70,13 @@ impl Planner {
             let key = (connector, schedule.name.clone());
             let entry = match old.remove(&key) {
                 Some(e) if *e.schedule == schedule => e,
-                _ => {
-                    let cursor = resume(&key.0, &key.1).map_or(now, |t| t.min(now));
+                previous => {
+                    // A changed schedule starts over: fires of its new expression between its
+                    // last fire under the old one and now were never owed.
+                    let cursor = match previous {
+                        Some(_) => now,
+                        None => resume(&key.0, &key.1).map_or(now, |t| t.min(now)),
+                    };
                     Entry {
                         next: schedule.cron.next_after(cursor),
                         schedule: Arc::new(schedule),
@@ -380,10 +385,13 @@ mod tests {
         // The same schedule again, at 05:30: fires since 03:00 are still owed.
         p.set_schedules(vec![("c".into(), s.clone())], t(5, 30, 0), |_, _| None);
         assert_eq!(p.due(t(5, 30, 0), &mut rng)[0].fires[0].0, t(5, 0, 0));
-        // A changed one starts over from the reload: nothing is owed before it.
+        // A changed one starts over from the reload, even with an older fire recorded: nothing
+        // is owed before it.
         let mut changed = s;
         changed.cron = CronSchedule::parse("30 * * * *", "UTC").unwrap();
-        p.set_schedules(vec![("c".into(), changed)], t(6, 45, 0), |_, _| None);
+        p.set_schedules(vec![("c".into(), changed)], t(6, 45, 0), |_, _| {
+            Some(t(5, 0, 0))
+        });
         assert!(p.due(t(6, 50, 0), &mut rng).is_empty());
         assert_eq!(p.next_wake(), Some(t(7, 30, 0)));
     }
