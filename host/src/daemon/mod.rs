@@ -273,19 +273,32 @@ impl Daemon {
         let now = self.clock.now();
         let lease =
             chrono::Duration::from_std(runner.manifest.runtime.run_lease).unwrap_or_default();
-        let claims = match runner
-            .store
-            .claim_fires(fires, runner.host_id(), now, now + lease)
-            .await
-        {
-            Ok(claims) => claims,
-            Err(e) => {
-                tracing::warn!(
-                    error = format!("{e:#}"),
-                    fires = fires.len(),
-                    "cannot claim fires"
-                );
-                return HashSet::new();
+        // The planner has moved past these fires: a passing database error must not lose them.
+        let mut attempt = 0;
+        let claims = loop {
+            attempt += 1;
+            match runner
+                .store
+                .claim_fires(fires, runner.host_id(), now, now + lease)
+                .await
+            {
+                Ok(claims) => break claims,
+                Err(e) if attempt < 3 => {
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        attempt,
+                        "cannot claim fires; retrying"
+                    );
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => {
+                    tracing::error!(
+                        error = format!("{e:#}"),
+                        fires = fires.len(),
+                        "cannot claim fires; this host skips them"
+                    );
+                    return HashSet::new();
+                }
             }
         };
         let mut won = HashSet::new();
