@@ -2,8 +2,9 @@
 //!
 //! - B13: 1,000 schedules firing every second for 60 s (`SECONDS=`, `SCHEDULES=` to change),
 //!   through the real firing loop, claims and runs of a no-op job. Reports the firing lag
-//!   (claim time − scheduled instant, from `schedule_fires.created_at`) and the start lag
-//!   (run start − scheduled instant, from the run log), p50 / p99 / max, and checks that every
+//!   (claim time − scheduled instant, from `schedule_fires.created_at`), the lag until the run
+//!   is recorded (the run log's `started_at`) and until the plugin itself starts (the job
+//!   `clock` reports the WASI wall clock), p50 / p99 / max, and checks that every
 //!   fire ran or was skipped exactly once: missed and duplicate fires are counted, not assumed.
 //! - B5: resident memory per loaded idle plugin: RSS of a host with 1 connector against one with
 //!   1 + `PLUGINS` (default 50) connectors, each its own copy of the plugin file.
@@ -70,7 +71,7 @@ async fn firing_lag(db: &TestDb, schedules: u64, seconds: u64) {
         ));
         for s in 0..per_connector.min(schedules - c * per_connector) {
             text.push_str(&format!(
-                "schedules.s{s} = {{ cron = \"* * * * * *\", job = \"noop\" }}\n"
+                "schedules.s{s} = {{ cron = \"* * * * * *\", job = \"clock\" }}\n"
             ));
         }
     }
@@ -94,7 +95,13 @@ async fn firing_lag(db: &TestDb, schedules: u64, seconds: u64) {
     let duplicates = runs.len() as u64 - identities.len() as u64;
     let skipped = daemon.stats.skipped.load(Ordering::Relaxed);
     let claim_lag = fires.iter().map(|(t, c)| ms(*c - *t)).collect();
-    let start_lag = runs.iter().map(|r| ms(r.3 - r.2)).collect();
+    let record_lag = runs.iter().map(|r| ms(r.3 - r.2)).collect();
+    let start_lag: Vec<f64> = runs.iter().filter_map(|r| Some(ms(r.4? - r.2))).collect();
+    assert_eq!(
+        start_lag.len(),
+        runs.len(),
+        "every run reports when it started"
+    );
     println!(
         "{} — {schedules} schedules × {seconds} s: fires due {expected}, claimed {claimed}, ran {}, \
          skipped (overlap) {skipped}, missed {}, duplicate runs {duplicates}",
@@ -103,18 +110,27 @@ async fn firing_lag(db: &TestDb, schedules: u64, seconds: u64) {
         expected.saturating_sub(claimed),
     );
     summary("firing lag (claim)", claim_lag);
-    summary("start lag (run start)", start_lag);
+    summary("run recorded", record_lag);
+    summary("plugin started", start_lag);
 }
 
 fn ms(d: chrono::Duration) -> f64 {
     d.num_microseconds().unwrap_or(i64::MAX) as f64 / 1000.0
 }
 
-type RunRow = (String, String, DateTime<Utc>, DateTime<Utc>);
+/// Connector, schedule, scheduled for, run record's start, and when the plugin itself started.
+type RunRow = (
+    String,
+    String,
+    DateTime<Utc>,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+);
 
 async fn read(store: &Store) -> (Vec<(DateTime<Utc>, DateTime<Utc>)>, Vec<RunRow>) {
     let fires_sql = "SELECT scheduled_for, created_at FROM schedule_fires";
-    let runs_sql = "SELECT connector, schedule, scheduled_for, started_at FROM runs";
+    let runs_sql =
+        "SELECT connector, schedule, scheduled_for, started_at, CAST(counters AS TEXT) FROM runs";
     macro_rules! load {
         ($pool:expr) => {{
             let fires = sqlx::query(fires_sql)
@@ -129,7 +145,14 @@ async fn read(store: &Store) -> (Vec<(DateTime<Utc>, DateTime<Utc>)>, Vec<RunRow
                 .await
                 .unwrap()
                 .iter()
-                .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+                .map(|r| {
+                    let counters: String = r.get(4);
+                    let v: serde_json::Value = serde_json::from_str(&counters).unwrap_or_default();
+                    let plugin_now = v["now_us"]
+                        .as_i64()
+                        .and_then(DateTime::from_timestamp_micros);
+                    (r.get(0), r.get(1), r.get(2), r.get(3), plugin_now)
+                })
                 .collect();
             (fires, runs)
         }};

@@ -17,7 +17,7 @@ pub use reload::Loader;
 use crate::manifest::{Overlap, ScheduleConfig};
 use crate::runner::{RunOutcome, RunRequest, Runner, TriggerKind};
 use crate::scheduler::{Batch, Planner};
-use crate::store::{Claim, FireClaim, FireKey};
+use crate::store::{Claim, FireClaim, FireKey, NewRun};
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
 use std::future::Future;
@@ -253,17 +253,52 @@ impl Daemon {
         }
         let claims: Vec<FireClaim> = plain.iter().map(claim_of_first).collect();
         let won = self.claim(&runner, &claims).await;
-        for (batch, claim) in plain.into_iter().zip(claims) {
-            if won.contains(&claim.key) {
-                let daemon = self.clone();
-                let runner = runner.clone();
-                let trigger = batch.fires[0].1;
-                self.spawn(async move {
-                    daemon
-                        .run_fire(&runner, claim.key, &batch.schedule, trigger, 1)
-                        .await;
-                })
-                .await;
+        let mine: Vec<(Batch, FireClaim)> = plain
+            .into_iter()
+            .zip(claims)
+            .filter(|(_, claim)| won.contains(&claim.key))
+            .collect();
+        let ids = self.record_runs(&runner, &mine).await;
+        for ((batch, claim), id) in mine.into_iter().zip(ids) {
+            let daemon = self.clone();
+            let runner = runner.clone();
+            let trigger = batch.fires[0].1;
+            self.spawn(async move {
+                daemon
+                    .run_fire(&runner, claim.key, &batch.schedule, trigger, 1, id)
+                    .await;
+            })
+            .await;
+        }
+    }
+
+    /// Records the runs of the fires this host won in one go (instead of one row per run, which
+    /// queues a thousand simultaneous fires behind each other); `None` each if that fails, and
+    /// each run records itself.
+    async fn record_runs(&self, runner: &Runner, won: &[(Batch, FireClaim)]) -> Vec<Option<i64>> {
+        let now = Utc::now();
+        let lease =
+            chrono::Duration::from_std(runner.manifest.runtime.run_lease).unwrap_or_default();
+        let rows: Vec<NewRun> = won
+            .iter()
+            .map(|(batch, claim)| NewRun {
+                connector: &claim.key.connector,
+                job: &batch.schedule.job,
+                trigger: claim.trigger,
+                scheduled_for: Some(claim.key.scheduled_for),
+                attempt: 1,
+                dry_run: false,
+                started_at: now,
+                schedule: Some(&claim.key.schedule),
+                host: runner.host_id(),
+                lease_until: now + lease,
+            })
+            .collect();
+        match runner.store.insert_fire_runs(&rows).await {
+            Ok(ids) => ids.into_iter().map(Some).collect(),
+            Err(e) => {
+                tracing::warn!(error = format!("{e:#}"), "cannot record runs in bulk");
+                vec![None; won.len()]
             }
         }
     }
@@ -348,7 +383,7 @@ impl Daemon {
                 .await
                 .contains(&claim.key)
             {
-                self.run_fire(&runner, claim.key, &batch.schedule, trigger, 1)
+                self.run_fire(&runner, claim.key, &batch.schedule, trigger, 1, None)
                     .await;
             }
         }
@@ -362,6 +397,7 @@ impl Daemon {
         schedule: &ScheduleConfig,
         mut trigger: TriggerKind,
         mut attempt: u32,
+        mut recorded: Option<i64>,
     ) -> Option<RunOutcome> {
         let lease =
             chrono::Duration::from_std(runner.manifest.runtime.run_lease).unwrap_or_default();
@@ -376,15 +412,27 @@ impl Daemon {
                 dry_run: false,
                 schedule: Some(key.schedule.clone()),
                 timeout: schedule.timeout,
+                run_id: recorded.take(),
             };
+            let prepared = req.run_id;
             match runner.run(&key.connector, req).await {
                 Ok(outcome) => last = Some(outcome),
-                Err(e) => tracing::warn!(
-                    connector = %key.connector,
-                    schedule = %key.schedule,
-                    error = format!("{e:#}"),
-                    "cannot run a fire"
-                ),
+                Err(e) => {
+                    let message = format!("{e:#}");
+                    tracing::warn!(
+                        connector = %key.connector,
+                        schedule = %key.schedule,
+                        error = %message,
+                        "cannot run a fire"
+                    );
+                    if let Some(id) = prepared {
+                        // Its row was written ahead: close it rather than leave it to expire.
+                        let _ = runner
+                            .store
+                            .fail_unstarted_run(id, &runner.redact(&message))
+                            .await;
+                    }
+                }
             }
             let now = self.clock.now();
             match runner
@@ -456,7 +504,7 @@ impl Daemon {
             let attempt = run.attempt + 1;
             self.spawn(async move {
                 daemon
-                    .run_fire(&runner, fire, &schedule, TriggerKind::Retry, attempt)
+                    .run_fire(&runner, fire, &schedule, TriggerKind::Retry, attempt, None)
                     .await;
             })
             .await;
@@ -482,7 +530,7 @@ impl Daemon {
                 let runner = runner.clone();
                 self.spawn(async move {
                     daemon
-                        .run_fire(&runner, key, &schedule, TriggerKind::Schedule, 1)
+                        .run_fire(&runner, key, &schedule, TriggerKind::Schedule, 1, None)
                         .await;
                 })
                 .await;

@@ -84,6 +84,8 @@ pub struct RunRequest {
     pub schedule: Option<String>,
     /// The deadline, when not the connector's (a schedule's own `timeout`).
     pub timeout: Option<Duration>,
+    /// The run's row, when it was recorded already (in bulk, for a tick's fires).
+    pub run_id: Option<i64>,
 }
 
 impl RunRequest {
@@ -97,6 +99,7 @@ impl RunRequest {
             dry_run: false,
             schedule: None,
             timeout: None,
+            run_id: None,
         }
     }
 }
@@ -369,21 +372,26 @@ impl Runner {
         let started_at = Utc::now();
         let started = Instant::now();
         let lease = self.manifest.runtime.run_lease;
-        let run_id = self
-            .store
-            .insert_run(&NewRun {
-                connector,
-                job: &job,
-                trigger: req.trigger.as_str(),
-                scheduled_for: req.scheduled_for,
-                attempt: req.attempt,
-                dry_run: req.dry_run,
-                started_at,
-                schedule: req.schedule.as_deref(),
-                host: &self.host_id,
-                lease_until: started_at + chrono::Duration::from_std(lease).unwrap_or_default(),
-            })
-            .await?;
+        let run_id = match req.run_id {
+            Some(id) => id,
+            None => {
+                self.store
+                    .insert_run(&NewRun {
+                        connector,
+                        job: &job,
+                        trigger: req.trigger.as_str(),
+                        scheduled_for: req.scheduled_for,
+                        attempt: req.attempt,
+                        dry_run: req.dry_run,
+                        started_at,
+                        schedule: req.schedule.as_deref(),
+                        host: &self.host_id,
+                        lease_until: started_at
+                            + chrono::Duration::from_std(lease).unwrap_or_default(),
+                    })
+                    .await?
+            }
+        };
         let _active = ActiveGuard::new(&self.active, run_id);
         let fire = match (&req.schedule, req.scheduled_for) {
             (Some(schedule), Some(scheduled_for)) => Some(crate::store::FireKey {

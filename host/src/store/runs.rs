@@ -169,6 +169,67 @@ impl Store {
         Ok(id)
     }
 
+    /// Records the runs of many scheduled fires as `running`, one statement per 500; returns
+    /// their ids in the order given. Each run must serve a distinct fire (`schedule` and
+    /// `scheduled_for` set): that is how ids are matched to inputs.
+    pub async fn insert_fire_runs(&self, runs: &[NewRun<'_>]) -> Result<Vec<i64>> {
+        type Key = (String, Option<String>, Option<DateTime<Utc>>);
+        let mut ids = Vec::with_capacity(runs.len());
+        for chunk in runs.chunks(500) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|r| {
+                    let p: Vec<String> = (1..=10).map(|i| format!("${}", r * 10 + i)).collect();
+                    format!(
+                        "({}, {}, {}, {}, {}, {}, {}, 'running', {}, {}, {})",
+                        p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9]
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO runs (connector, job, trigger_kind, scheduled_for, attempt, dry_run, \
+                 started_at, status, schedule, host, lease_until) VALUES {} \
+                 RETURNING id, connector, schedule, scheduled_for",
+                rows.join(", ")
+            );
+            let got: Vec<(i64, Key)> =
+                on_pool!(self, pool => {
+                    let mut q = sqlx::query_as::<_, (i64, String, Option<String>, Option<DateTime<Utc>>)>(&sql);
+                    for run in chunk {
+                        q = q
+                            .bind(run.connector)
+                            .bind(run.job)
+                            .bind(run.trigger)
+                            .bind(run.scheduled_for)
+                            .bind(i64::from(run.attempt))
+                            .bind(run.dry_run)
+                            .bind(run.started_at)
+                            .bind(run.schedule)
+                            .bind(run.host)
+                            .bind(run.lease_until);
+                    }
+                    q.fetch_all(pool)
+                        .await
+                        .map(|rows| rows.into_iter().map(|(id, c, s, t)| (id, (c, s, t))).collect())
+                })
+                .context("cannot record the runs' start in the runs table")?;
+            let by_key: std::collections::HashMap<Key, i64> =
+                got.into_iter().map(|(id, key)| (key, id)).collect();
+            for run in chunk {
+                let key = (
+                    run.connector.to_owned(),
+                    run.schedule.map(str::to_owned),
+                    run.scheduled_for,
+                );
+                let id = by_key
+                    .get(&key)
+                    .copied()
+                    .context("the runs table did not return a new run's id")?;
+                ids.push(id);
+            }
+        }
+        Ok(ids)
+    }
+
     /// Records how run `id` ended. A run another host already marked `abandoned` (or this one
     /// `interrupted`) keeps that status; returns whether the record was still `running`.
     pub async fn finish_run(&self, id: i64, f: &RunFinish) -> Result<bool> {
@@ -202,6 +263,21 @@ impl Store {
             .await
             .map(|r| r.rows_affected() == 1))
         .context("cannot record the run's end in the runs table")
+    }
+
+    /// Closes a run recorded ahead whose plugin never started (its connector went away in a
+    /// reload, or the database failed).
+    pub async fn fail_unstarted_run(&self, id: i64, why: &str) -> Result<()> {
+        let sql = "UPDATE runs SET status = 'failed', finished_at = $2, error_kind = 'internal', \
+            error_message = $3, lease_until = NULL WHERE id = $1 AND status = 'running'";
+        on_pool!(self, pool => sqlx::query(sql)
+            .bind(id)
+            .bind(Utc::now())
+            .bind(crate::limits::truncate(why, crate::limits::ERROR_MESSAGE_BYTES))
+            .execute(pool)
+            .await
+            .map(drop))
+        .context("cannot close a run")
     }
 
     /// Extends the lease of run `id` (while it is still `running`) and of the fire it serves.

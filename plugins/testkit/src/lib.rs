@@ -28,6 +28,13 @@ impl Connector for Testkit {
     fn run(ctx: RunContext) -> Result<RunSummary, Error> {
         match ctx.job.as_str() {
             "noop" => Ok(RunSummary::new("noop")),
+            // When the plugin itself started, by the wall clock WASI gives it (for benchmarks).
+            "clock" => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_err(|_| Error::invalid("the clock is before 1970"))?;
+                Ok(RunSummary::new("clock").counter("now_us", now.as_micros() as u64))
+            }
             "sleep" => {
                 // Waits without burning CPU (a WASI poll the host serves asynchronously).
                 let ms: u64 = config::get_or("sleep_ms", 1000)?;
