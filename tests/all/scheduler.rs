@@ -555,10 +555,14 @@ async fn a_cpu_bound_run_keeps_its_lease_while_it_computes() {
     // The heartbeat shares the run's task: the guest must yield for it to beat.
     let db = TestDb::sqlite().unwrap();
     let text = kit("", "").replace("timeout = \"60s\"", "timeout = \"6s\"");
-    let d = start_daemon(&db, &text, &FakeEnv::default(), Arc::new(SystemClock))
+    let a = start_daemon(&db, &text, &FakeEnv::default(), Arc::new(SystemClock))
         .await
         .unwrap();
-    let runner = d.daemon.runner();
+    // Another host on the same database: it sees only what is in the runs table.
+    let b = start_daemon(&db, &text, &FakeEnv::default(), Arc::new(SystemClock))
+        .await
+        .unwrap();
+    let runner = a.daemon.runner();
     let spinning = tokio::spawn({
         let runner = runner.clone();
         async move {
@@ -571,10 +575,30 @@ async fn a_cpu_bound_run_keeps_its_lease_while_it_computes() {
     });
     // Past the 3 s lease: the run must still hold it.
     tokio::time::sleep(Duration::from_millis(4500)).await;
-    let abandoned = d.daemon.sweep(Utc::now()).await.unwrap();
+    let abandoned = b.daemon.sweep(Utc::now()).await.unwrap();
     assert!(abandoned.is_empty(), "a computing run was taken for dead");
+    // Were its lease to lapse (a heartbeat stuck behind a long write), its own host still
+    // knows it is alive; another host does not.
+    let id = runner.active_runs()[0];
+    let past = (Utc::now() - Span::seconds(60)).to_rfc3339();
+    let Store::Sqlite { host, .. } = &runner.store else {
+        unreachable!()
+    };
+    sqlx::query("UPDATE runs SET lease_until = $1 WHERE id = $2")
+        .bind(&past)
+        .bind(id)
+        .execute(host)
+        .await
+        .unwrap();
+    assert!(a.daemon.sweep(Utc::now()).await.unwrap().is_empty());
+    assert_eq!(b.daemon.sweep(Utc::now()).await.unwrap(), [id]);
     let outcome = spinning.await.unwrap();
     assert_eq!(outcome.status.as_str(), "timeout");
+    let record = runner.store.run_by_id(id).await.unwrap().unwrap();
+    assert_eq!(
+        record.status, "abandoned",
+        "the late end overwrote the abandoned record"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

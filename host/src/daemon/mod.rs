@@ -459,7 +459,10 @@ impl Daemon {
     /// ran out. Returns the abandoned runs' ids.
     pub async fn sweep(self: &Arc<Self>, now: DateTime<Utc>) -> anyhow::Result<Vec<i64>> {
         let runner = self.runner();
-        let abandoned = runner.store.abandon_expired_runs(now).await?;
+        let abandoned = runner
+            .store
+            .abandon_expired_runs(now, &runner.active_runs())
+            .await?;
         let lease =
             chrono::Duration::from_std(runner.manifest.runtime.run_lease).unwrap_or_default();
         let schedule_of = |key: &FireKey| {

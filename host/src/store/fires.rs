@@ -295,15 +295,31 @@ impl Store {
 
     /// Marks every `running` run whose lease ran out before `now` as `abandoned` and returns
     /// them. Each is returned to exactly one caller, whichever host runs this first.
-    pub async fn abandon_expired_runs(&self, now: DateTime<Utc>) -> Result<Vec<AbandonedRun>> {
-        let sql = "UPDATE runs SET status = 'abandoned', finished_at = $1, \
-            error_kind = 'abandoned', \
-            error_message = 'the host running it stopped renewing its lease (it stopped or lost \
-            the database)', lease_until = NULL \
-            WHERE status = 'running' AND (lease_until IS NULL OR lease_until < $1) \
-            RETURNING id, connector, job, schedule, scheduled_for, attempt, host";
+    ///
+    /// `alive` are runs the caller knows are still going (its own): a heartbeat that waited
+    /// behind a long write (SQLite's single writer) must not get them taken for dead.
+    pub async fn abandon_expired_runs(
+        &self,
+        now: DateTime<Utc>,
+        alive: &[i64],
+    ) -> Result<Vec<AbandonedRun>> {
+        // Our own ids, formatted as integers: nothing from outside reaches this text.
+        let spare = if alive.is_empty() {
+            String::new()
+        } else {
+            let ids: Vec<String> = alive.iter().map(i64::to_string).collect();
+            format!(" AND id NOT IN ({})", ids.join(", "))
+        };
+        let sql = format!(
+            "UPDATE runs SET status = 'abandoned', finished_at = $1, \
+             error_kind = 'abandoned', \
+             error_message = 'the host running it stopped renewing its lease (it stopped or \
+             lost the database)', lease_until = NULL \
+             WHERE status = 'running' AND (lease_until IS NULL OR lease_until < $1){spare} \
+             RETURNING id, connector, job, schedule, scheduled_for, attempt, host"
+        );
         let rows = on_pool!(self, pool => {
-            let rows = sqlx::query(sql)
+            let rows = sqlx::query(&sql)
                 .bind(now)
                 .fetch_all(pool)
                 .await
