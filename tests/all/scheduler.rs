@@ -631,3 +631,87 @@ async fn more_runs_than_instance_slots_wait_for_a_slot_instead_of_failing() {
         started.elapsed()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_finished_fires_are_pruned_but_each_schedules_newest_stays() {
+    for db in TestDb::all("prune_fires").await.unwrap() {
+        let text = kit("", "");
+        let d = start_daemon(&db, &text, &FakeEnv::default(), Arc::new(SystemClock))
+            .await
+            .unwrap();
+        let store = d.daemon.runner().store.clone();
+        let t0 = Utc.with_ymd_and_hms(2026, 7, 1, 12, 0, 0).unwrap();
+        let at = |minutes: i64| t0 - Span::minutes(minutes);
+        let fire = |schedule: &str, minutes: i64, overlap| FireClaim {
+            key: FireKey {
+                connector: "kit".into(),
+                schedule: schedule.into(),
+                scheduled_for: at(minutes),
+            },
+            trigger: "schedule",
+            overlap,
+        };
+        let lease = t0 + Span::hours(1);
+        // Schedule s: done at -180 and -120 min, skipped at -90, newest done at -30, and one
+        // still running from -150 (overlap allow). Schedule s2: one old fire, its newest.
+        for (schedule, minutes, overlap, finish) in [
+            ("s", 180, Overlap::Allow, true),
+            ("s", 150, Overlap::Allow, false),
+            ("s", 120, Overlap::Allow, true),
+            ("s", 30, Overlap::Allow, true),
+            ("s2", 300, Overlap::Skip, true),
+        ] {
+            let f = fire(schedule, minutes, overlap);
+            assert_eq!(
+                store
+                    .claim_fires(&[f.clone()], "h", at(minutes), lease)
+                    .await
+                    .unwrap(),
+                [Claim::Run]
+            );
+            if finish {
+                store
+                    .fire_done(&f.key, false, "h", at(minutes), lease)
+                    .await
+                    .unwrap();
+            }
+        }
+        // A skip-policy fire while a skip-policy one runs is recorded as skipped.
+        let running = fire("s", 100, Overlap::Skip);
+        store
+            .claim_fires(&[running.clone()], "h", at(100), lease)
+            .await
+            .unwrap();
+        let skipped = fire("s", 90, Overlap::Skip);
+        assert_eq!(
+            store
+                .claim_fires(&[skipped], "h", at(90), lease)
+                .await
+                .unwrap(),
+            [Claim::Skipped]
+        );
+        store
+            .fire_done(&running.key, false, "h", at(100), lease)
+            .await
+            .unwrap();
+
+        let pruned = store.prune_fires(at(60), 1000).await.unwrap();
+        // Gone: -180, -120, -100 (done) and -90 (skipped). Kept: the running -150, the newest
+        // -30 of s, and s2's only fire.
+        assert_eq!(pruned, 4, "{}", db.backend);
+        let counts = store.fire_counts("kit").await.unwrap();
+        assert_eq!(
+            counts,
+            [
+                ("s".into(), "done".into(), 1),
+                ("s".into(), "running".into(), 1),
+                ("s2".into(), "done".into(), 1)
+            ],
+            "{}",
+            db.backend
+        );
+        let last = store.last_fires().await.unwrap();
+        assert_eq!(last[&("kit".to_owned(), "s".to_owned())], at(30));
+        assert_eq!(last[&("kit".to_owned(), "s2".to_owned())], at(300));
+    }
+}

@@ -539,6 +539,24 @@ impl Daemon {
                 .await;
             }
         }
+        // Old finished fires: kept as long as any schedule may still catch up on them.
+        let keep = runner
+            .manifest
+            .connectors
+            .values()
+            .flat_map(|c| c.schedules.iter().map(|s| s.catch_up_window))
+            .max()
+            .unwrap_or_default()
+            .max(Duration::from_secs(3600));
+        let before = chrono::Duration::from_std(keep)
+            .ok()
+            .and_then(|keep| now.checked_sub_signed(keep))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        match runner.store.prune_fires(before, 10_000).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(fires = n, "old schedule fires pruned"),
+            Err(e) => tracing::warn!(error = format!("{e:#}"), "cannot prune schedule fires"),
+        }
         Ok(abandoned.iter().map(|r| r.id).collect())
     }
 

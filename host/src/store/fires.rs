@@ -249,6 +249,26 @@ impl Store {
         .context("cannot take over an abandoned fire")
     }
 
+    /// Deletes finished fires (`done`, `skipped`) scheduled before `before`, except each
+    /// schedule's newest, at most `max` of them; returns how many. A fire's row only matters
+    /// while another host might still claim the same instant and as the point a schedule
+    /// resumes from, so the table stays small however often schedules fire.
+    pub async fn prune_fires(&self, before: DateTime<Utc>, max: u32) -> Result<u64> {
+        let sql = "DELETE FROM schedule_fires WHERE (connector, schedule, scheduled_for) IN ( \
+            SELECT f.connector, f.schedule, f.scheduled_for FROM schedule_fires f \
+            WHERE f.status IN ('done', 'skipped') AND f.scheduled_for < $1 \
+            AND f.scheduled_for < (SELECT MAX(g.scheduled_for) FROM schedule_fires g \
+              WHERE g.connector = f.connector AND g.schedule = f.schedule) \
+            LIMIT $2)";
+        on_pool!(self, pool => sqlx::query(sql)
+            .bind(before)
+            .bind(i64::from(max))
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))
+        .context("cannot prune schedule_fires")
+    }
+
     /// Lets go of running fires whose lease ran out (their host died before or after its run);
     /// returns the fires released, so queued fires behind them can start.
     pub async fn release_stale_fires(&self, now: DateTime<Utc>) -> Result<Vec<FireKey>> {
