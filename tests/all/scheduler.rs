@@ -664,7 +664,7 @@ async fn old_finished_fires_are_pruned_but_each_schedules_newest_stays() {
             let f = fire(schedule, minutes, overlap);
             assert_eq!(
                 store
-                    .claim_fires(&[f.clone()], "h", at(minutes), lease)
+                    .claim_fires(std::slice::from_ref(&f), "h", at(minutes), lease)
                     .await
                     .unwrap(),
                 [Claim::Run]
@@ -679,7 +679,7 @@ async fn old_finished_fires_are_pruned_but_each_schedules_newest_stays() {
         // A skip-policy fire while a skip-policy one runs is recorded as skipped.
         let running = fire("s", 100, Overlap::Skip);
         store
-            .claim_fires(&[running.clone()], "h", at(100), lease)
+            .claim_fires(std::slice::from_ref(&running), "h", at(100), lease)
             .await
             .unwrap();
         let skipped = fire("s", 90, Overlap::Skip);
