@@ -267,48 +267,33 @@ async fn webhooks_verify_the_sender_hide_the_credential_and_cap_the_body() {
         assert_eq!(count(&store, jobs).await, 1);
 
         // Bearer and Basic senders; the Authorization header never reaches the plugin.
-        let r = http
-            .post(hook("bearer"))
-            .bearer_auth(HOOK_SECRET)
-            .body("{}")
-            .send()
-            .await
-            .unwrap();
-        let (status, reply) = parts(r).await;
-        assert_eq!(status, 202);
-        assert!(
-            !reply["headers"].to_string().contains("authorization"),
-            "{reply}"
-        );
-        let r = http
-            .post(hook("bearer"))
-            .bearer_auth("nope")
-            .body("{}")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(parts(r).await.0, 401);
-        let r = http
-            .post(hook("basic"))
-            .basic_auth("shop", Some(HOOK_SECRET))
-            .body("{}")
-            .send()
-            .await
-            .unwrap();
-        let (status, reply) = parts(r).await;
-        assert_eq!(status, 202);
-        assert!(
-            !reply["headers"].to_string().contains("authorization"),
-            "{reply}"
-        );
-        let r = http
-            .post(hook("basic"))
-            .basic_auth("shop", Some("nope"))
-            .body("{}")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(parts(r).await.0, 401);
+        let senders = [
+            (
+                "bearer",
+                http.post(hook("bearer")).bearer_auth(HOOK_SECRET),
+                202,
+            ),
+            ("bearer", http.post(hook("bearer")).bearer_auth("nope"), 401),
+            (
+                "basic",
+                http.post(hook("basic"))
+                    .basic_auth("shop", Some(HOOK_SECRET)),
+                202,
+            ),
+            (
+                "basic",
+                http.post(hook("basic")).basic_auth("shop", Some("nope")),
+                401,
+            ),
+        ];
+        for (name, request, want) in senders {
+            let (status, reply) = parts(request.body("{}").send().await.unwrap()).await;
+            assert_eq!(status, want, "{name}: {reply}");
+            assert!(
+                !reply.to_string().contains("authorization"),
+                "{name}: {reply}"
+            );
+        }
         let r = http.post(hook("nothing")).body("{}").send().await.unwrap();
         assert_eq!(parts(r).await.0, 404);
         let webhooks = "SELECT COUNT(*) FROM runs WHERE trigger_kind = 'webhook'";
@@ -747,4 +732,34 @@ async fn a_job_in_hand_at_shutdown_goes_back_to_the_queue_at_once() {
         "{jobs:?}"
     );
     assert_eq!(count(&store, "SELECT COUNT(*) FROM kit_items").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_the_plugin_answers_badly_is_a_500_and_keeps_nothing() {
+    let db = TestDb::sqlite().unwrap();
+    let (d, addr) = serving(&db, &connectors("rows = 1", "")).await;
+    let store = d.daemon.runner().store.clone();
+    let http = client();
+    for (body, kind) in [
+        ("reply-huge", "too-large"),
+        ("reply-status-42", "invalid"),
+        ("reply-error", "upstream"),
+    ] {
+        let r = http
+            .post(format!("http://{addr}/webhooks/bearer"))
+            .bearer_auth(HOOK_SECRET)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let (status, reply) = parts(r).await;
+        assert_eq!(status, 500, "{body}: {reply}");
+        let run = &store.recent_runs(1, Some("bearer")).await.unwrap()[0];
+        assert_eq!(run.error_kind.as_deref(), Some(kind), "{body}: {run:?}");
+        // The plugin's message stays in the run log, not in the answer.
+        assert!(!reply.to_string().contains("testkit"), "{reply}");
+    }
+    // The job each call enqueued was rolled back with it.
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM queue_jobs").await, 0);
+    d.daemon.request_stop();
 }

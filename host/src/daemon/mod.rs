@@ -157,11 +157,6 @@ impl Daemon {
             .clone()
     }
 
-    /// The clock the loops read.
-    pub fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
-    }
-
     /// Whether a shutdown has begun.
     pub fn stopping(&self) -> bool {
         *self.stop.borrow()

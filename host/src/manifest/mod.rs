@@ -35,7 +35,6 @@ use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 pub use secrets::{Env, ProcessEnv, Secrets};
-pub use server::DEFAULT_LISTEN;
 pub use units::format_duration;
 
 /// The manifest file name used when none is given.

@@ -10,7 +10,7 @@ use super::validate::{join, Check, MIB};
 use super::{SecretRef, ServerConfig, WebhookAuth, WebhookConfig};
 
 /// Where `serve` listens unless told otherwise: loopback only.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
 impl Check<'_> {
     pub(super) fn server(&mut self, raw: Field<RawServer>) -> ServerConfig {

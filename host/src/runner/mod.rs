@@ -7,7 +7,7 @@ mod webhook;
 
 pub use crate::runtime::bindings::connector::host::connector_types::Webhook;
 pub use jobs::{JobOutcome, JobStatus};
-pub use webhook::{WebhookOutcome, WEBHOOK_TIMEOUT};
+pub use webhook::WebhookOutcome;
 
 use crate::capabilities::{
     config::ConfigCap,
@@ -159,7 +159,7 @@ pub struct Runner {
     /// This host's identity in run and fire leases.
     host_id: Arc<str>,
     /// Runs in progress on this host (shared by every generation after a reload).
-    active: Arc<std::sync::Mutex<std::collections::BTreeSet<i64>>>,
+    active: Arc<ActiveRuns>,
 }
 
 /// Errors a caller maps to "bad input" (exit code 2) rather than "the job failed".
@@ -197,24 +197,14 @@ impl Runner {
         store.migrate().await?;
         let runtime = Arc::new(Runtime::new(&engine_options(&manifest))?);
         let http = Arc::new(HttpShared::new(&manifest)?);
-        http.share_limits_through(&store);
-        let mut runner = Runner {
-            manifest: Arc::new(manifest),
-            secrets: Arc::new(secrets),
-            store,
-            runtime,
-            http,
-            connectors: BTreeMap::new(),
-            last_lease_recovery: std::sync::Mutex::new(None),
-            host_id: new_host_id(),
-            active: Arc::default(),
-        };
-        let configs: Vec<ConnectorConfig> = runner.manifest.connectors.values().cloned().collect();
-        for config in configs {
-            let loaded = runner.load_connector(config).await?;
-            runner.connectors.insert(loaded.config.name.clone(), loaded);
-        }
-        Ok(runner)
+        Runner::assemble(
+            manifest,
+            secrets,
+            (store, runtime, http),
+            new_host_id(),
+            Arc::default(),
+        )
+        .await
     }
 
     /// A new working set for a changed manifest, sharing what did not change with `self`: the
@@ -236,6 +226,24 @@ impl Runner {
             Arc::new(Runtime::new(&options)?)
         };
         let http = Arc::new(self.http.reloaded(&self.manifest, &manifest));
+        Runner::assemble(
+            manifest,
+            secrets,
+            (store, runtime, http),
+            self.host_id.clone(),
+            self.active.clone(),
+        )
+        .await
+    }
+
+    /// A working set from its parts, with every connector's plugin loaded.
+    async fn assemble(
+        manifest: Manifest,
+        secrets: Secrets,
+        (store, runtime, http): (Store, Arc<Runtime>, Arc<HttpShared>),
+        host_id: Arc<str>,
+        active: Arc<ActiveRuns>,
+    ) -> Result<Runner> {
         http.share_limits_through(&store);
         let mut runner = Runner {
             manifest: Arc::new(manifest),
@@ -245,8 +253,8 @@ impl Runner {
             http,
             connectors: BTreeMap::new(),
             last_lease_recovery: std::sync::Mutex::new(None),
-            host_id: self.host_id.clone(),
-            active: self.active.clone(),
+            host_id,
+            active,
         };
         let configs: Vec<ConnectorConfig> = runner.manifest.connectors.values().cloned().collect();
         for config in configs {
@@ -449,41 +457,20 @@ impl Runner {
 
         let mut summary = None;
         let mut counters = Vec::new();
-        let (mut status, mut error_kind, mut error_message) = match outcome {
-            CallOutcome::Returned(Ok(s)) => {
-                summary = Some(limits::truncate(&s.message, limits::SUMMARY_MESSAGE_BYTES));
-                counters = s
-                    .counters
-                    .into_iter()
-                    .take(limits::SUMMARY_COUNTERS)
-                    .collect();
-                (RunStatus::Succeeded, None, None)
-            }
-            CallOutcome::Returned(Err(e)) => {
-                let (kind, message) = describe_error(&e);
-                (RunStatus::Failed, Some(kind.to_owned()), Some(message))
-            }
-            CallOutcome::Trapped(m) => {
-                let message = match last_stderr {
-                    Some(line) => format!("{m}; the plugin said: {line}"),
-                    None => m,
-                };
-                (RunStatus::Trapped, Some("trapped".into()), Some(message))
-            }
-            CallOutcome::Timeout => (
-                RunStatus::Timeout,
-                Some("timeout".into()),
-                Some(format!("the run passed its deadline of {timeout:?}")),
-            ),
-            CallOutcome::OutOfMemory => (
-                RunStatus::OutOfMemory,
-                Some("out-of-memory".into()),
-                Some(format!(
-                    "the plugin tried to grow its memory past {} bytes",
-                    loaded.config.memory_limit
-                )),
-            ),
-        };
+        let memory = loaded.config.memory_limit;
+        let (mut status, mut error_kind, mut error_message) =
+            match call_result(outcome, last_stderr, timeout, memory) {
+                Ok(s) => {
+                    summary = Some(limits::truncate(&s.message, limits::SUMMARY_MESSAGE_BYTES));
+                    counters = s
+                        .counters
+                        .into_iter()
+                        .take(limits::SUMMARY_COUNTERS)
+                        .collect();
+                    (RunStatus::Succeeded, None, None)
+                }
+                Err((status, kind, message)) => (status, Some(kind), Some(message)),
+            };
 
         let end = if status.is_success() && !req.dry_run {
             data.db.commit().await
@@ -647,15 +634,18 @@ impl Runner {
     }
 }
 
+/// Ids of the runs in progress on one host.
+type ActiveRuns = std::sync::Mutex<std::collections::BTreeSet<i64>>;
+
 /// Keeps a run id in the host's active set for as long as it lives (also when the run's future
 /// is dropped mid-way).
 struct ActiveGuard<'a> {
-    set: &'a std::sync::Mutex<std::collections::BTreeSet<i64>>,
+    set: &'a ActiveRuns,
     id: i64,
 }
 
 impl<'a> ActiveGuard<'a> {
-    fn new(set: &'a std::sync::Mutex<std::collections::BTreeSet<i64>>, id: i64) -> Self {
+    fn new(set: &'a ActiveRuns, id: i64) -> Self {
         set.lock().unwrap_or_else(|p| p.into_inner()).insert(id);
         ActiveGuard { set, id }
     }
@@ -683,6 +673,39 @@ fn new_host_id() -> Arc<str> {
         std::process::id(),
         fastrand::u16(..)
     ))
+}
+
+/// A call's value, or the status, error kind and message it leaves on the run record.
+fn call_result<T>(
+    outcome: CallOutcome<Result<T, WitError>>,
+    last_stderr: Option<String>,
+    timeout: Duration,
+    memory_limit: u64,
+) -> Result<T, (RunStatus, String, String)> {
+    match outcome {
+        CallOutcome::Returned(Ok(value)) => Ok(value),
+        CallOutcome::Returned(Err(e)) => {
+            let (kind, message) = describe_error(&e);
+            Err((RunStatus::Failed, kind.to_owned(), message))
+        }
+        CallOutcome::Trapped(m) => {
+            let message = match last_stderr {
+                Some(line) => format!("{m}; the plugin said: {line}"),
+                None => m,
+            };
+            Err((RunStatus::Trapped, "trapped".into(), message))
+        }
+        CallOutcome::Timeout => Err((
+            RunStatus::Timeout,
+            "timeout".into(),
+            format!("the run passed its deadline of {timeout:?}"),
+        )),
+        CallOutcome::OutOfMemory => Err((
+            RunStatus::OutOfMemory,
+            "out-of-memory".into(),
+            format!("the plugin tried to grow its memory past {memory_limit} bytes"),
+        )),
+    }
 }
 
 /// A WIT error's kind and message, as recorded in the run log.

@@ -6,14 +6,13 @@ use super::{describe_error, Runner, RunnerError};
 use crate::capabilities::log::sanitize;
 use crate::limits;
 use crate::runtime::bindings::connector::host::connector_types::{Webhook, WebhookReply};
-use crate::runtime::CallOutcome;
 use crate::store::{NewRun, RunFinish, RunStatus};
 use anyhow::Result;
 use chrono::Utc;
 use std::time::{Duration, Instant};
 
 /// The most a webhook call may take: senders give up long before a connector's run timeout.
-pub const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(30);
+const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What the plugin answered, or why it did not.
 #[derive(Debug, Clone)]
@@ -76,61 +75,27 @@ impl Runner {
             });
         let (mut data, outcome) = self.with_heartbeat(run_id, None, call).await;
         let last_stderr = data.finish_stdio();
+        let memory = loaded.config.memory_limit;
+        let invalid = |kind: &str, message: String| {
+            (RunStatus::Failed, None, Some((kind.to_owned(), message)))
+        };
         let (status, reply, error): (RunStatus, Option<WebhookReply>, Option<(String, String)>) =
-            match outcome {
-                CallOutcome::Returned(Ok(reply))
-                    if reply.body.len() > limits::WEBHOOK_REPLY_BYTES =>
-                {
-                    (
-                        RunStatus::Failed,
-                        None,
-                        Some((
-                            "too-large".into(),
-                            format!(
-                                "the plugin's reply body is larger than {} bytes",
-                                limits::WEBHOOK_REPLY_BYTES
-                            ),
-                        )),
-                    )
-                }
-                CallOutcome::Returned(Ok(reply)) if (100..=599).contains(&reply.status) => {
+            match super::call_result(outcome, last_stderr, timeout, memory) {
+                Ok(reply) if reply.body.len() > limits::WEBHOOK_REPLY_BYTES => invalid(
+                    "too-large",
+                    format!(
+                        "the plugin's reply body is larger than {} bytes",
+                        limits::WEBHOOK_REPLY_BYTES
+                    ),
+                ),
+                Ok(reply) if (100..=599).contains(&reply.status) => {
                     (RunStatus::Succeeded, Some(reply), None)
                 }
-                CallOutcome::Returned(Ok(reply)) => (
-                    RunStatus::Failed,
-                    None,
-                    Some((
-                        "invalid".into(),
-                        format!("the plugin answered with HTTP status {}", reply.status),
-                    )),
+                Ok(reply) => invalid(
+                    "invalid",
+                    format!("the plugin answered with HTTP status {}", reply.status),
                 ),
-                CallOutcome::Returned(Err(e)) => {
-                    let (kind, message) = describe_error(&e);
-                    (RunStatus::Failed, None, Some((kind.to_owned(), message)))
-                }
-                CallOutcome::Trapped(m) => {
-                    let message = match last_stderr {
-                        Some(line) => format!("{m}; the plugin said: {line}"),
-                        None => m,
-                    };
-                    (RunStatus::Trapped, None, Some(("trapped".into(), message)))
-                }
-                CallOutcome::Timeout => (
-                    RunStatus::Timeout,
-                    None,
-                    Some((
-                        "timeout".into(),
-                        format!("the webhook passed its deadline of {timeout:?}"),
-                    )),
-                ),
-                CallOutcome::OutOfMemory => (
-                    RunStatus::OutOfMemory,
-                    None,
-                    Some((
-                        "out-of-memory".into(),
-                        "the plugin ran out of memory".into(),
-                    )),
-                ),
+                Err((status, kind, message)) => (status, None, Some((kind, message))),
             };
         let (mut status, mut error) = (status, error);
         let end = if status.is_success() {

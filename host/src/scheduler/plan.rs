@@ -88,16 +88,6 @@ impl Planner {
         }
     }
 
-    /// How many schedules there are.
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
     /// The earliest next fire of any schedule.
     pub fn next_wake(&self) -> Option<DateTime<Utc>> {
         self.entries.values().filter_map(|e| e.next).min()

@@ -75,14 +75,32 @@ impl Connector for Testkit {
     }
 
     /// Enqueues an `ok` job carrying the body, and answers 202 with the header names it saw
-    /// and the body's length, so tests can check what the host passed on.
+    /// and the body's length, so tests can check what the host passed on. Bodies
+    /// `reply-huge`, `reply-status-42` and `reply-error` make it answer badly instead.
     fn handle_webhook(event: Webhook) -> Result<WebhookReply, Error> {
         let body = String::from_utf8_lossy(&event.body).into_owned();
         queue::enqueue(
             "ok",
-            &serde_json::Value::String(body),
+            &serde_json::Value::String(body.clone()),
             queue::Options::default(),
         )?;
+        // Misbehaving replies on request, for the host's checks of what a plugin answers.
+        match body.as_str() {
+            "reply-huge" => {
+                return Ok(WebhookReply {
+                    status: 200,
+                    body: vec![b'x'; 2 << 20],
+                })
+            }
+            "reply-status-42" => {
+                return Ok(WebhookReply {
+                    status: 42,
+                    body: Vec::new(),
+                })
+            }
+            "reply-error" => return Err(Error::upstream("testkit refused the webhook")),
+            _ => {}
+        }
         let names: Vec<&str> = event.headers.iter().map(|(n, _)| n.as_str()).collect();
         let reply = serde_json::json!({
             "method": event.method,
