@@ -4,10 +4,11 @@
 mod demo;
 mod table;
 
+use crate::logging::LogFormat;
 use crate::manifest::{Manifest, ManifestError, ProcessEnv, Secrets, DEFAULT_MANIFEST};
 use crate::runner::{RunOutcome, RunRequest, Runner, RunnerError};
 use crate::store::Store;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -24,15 +25,6 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
-}
-
-/// Log output formats.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
 }
 
 /// The subcommands.
@@ -99,6 +91,9 @@ pub enum QueueAction {
         /// Only jobs of this connector.
         #[arg(long)]
         connector: Option<String>,
+        /// Only jobs of this kind.
+        #[arg(long)]
+        kind: Option<String>,
         /// How many jobs.
         #[arg(long, default_value_t = 50)]
         limit: u32,
@@ -111,15 +106,19 @@ pub enum QueueAction {
         #[arg(long)]
         connector: Option<String>,
     },
-    /// Delete finished jobs.
+    /// Delete jobs: finished ones by default; pending or processing ones (a flood, say) with
+    /// --status and --connector.
     Purge {
-        /// Only completed or only failed jobs.
+        /// Only jobs with this status (pending and processing need --connector).
         #[arg(long)]
         status: Option<String>,
         /// Only jobs of this connector.
         #[arg(long)]
         connector: Option<String>,
-        /// Only jobs finished longer ago than this (e.g. 7d, 12h); default: all.
+        /// Only jobs of this kind.
+        #[arg(long)]
+        kind: Option<String>,
+        /// Only jobs last touched longer ago than this (e.g. 7d, 12h); default: all.
         #[arg(long)]
         older_than: Option<String>,
     },
@@ -189,7 +188,7 @@ fn classify(error: anyhow::Error) -> Failure {
 /// Parses arguments, sets up logging, runs the command and returns the exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    crate::logging::init(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -221,19 +220,6 @@ fn render_error(error: &anyhow::Error) -> String {
     parts.join(": ")
 }
 
-fn init_logging(format: LogFormat) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("CONNECTOR_HOST_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,wasmtime=warn,cranelift=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.with_target(false).init(),
-        LogFormat::Json => builder.json().init(),
-    }
-}
-
 /// Loads and validates the manifest, resolving secrets from the environment and `.env`.
 pub fn load_manifest(path: &Path) -> Result<(Manifest, Secrets), Failure> {
     let env = ProcessEnv::new(path.parent().unwrap_or(Path::new(".")));
@@ -251,6 +237,7 @@ pub async fn execute(cli: &Cli) -> Result<u8, Failure> {
         } => {
             let (manifest, secrets) = load_manifest(&cli.manifest)?;
             let runner = Runner::start(manifest, secrets).await.map_err(classify)?;
+            sweep(&runner.store).await;
             let request = RunRequest {
                 job: job.clone(),
                 dry_run: *dry_run,
@@ -278,6 +265,7 @@ pub async fn execute(cli: &Cli) -> Result<u8, Failure> {
                 .await
                 .map_err(Failure::job)?;
             store.migrate().await.map_err(Failure::job)?;
+            sweep(&store).await;
             let runs = store
                 .recent_runs(*limit, connector.as_deref())
                 .await
@@ -294,6 +282,25 @@ pub async fn execute(cli: &Cli) -> Result<u8, Failure> {
         }
         Command::Demo { dir } => demo::run(dir).await,
         Command::Serve { listen } => serve(&cli.manifest, *listen).await,
+    }
+}
+
+/// Marks runs whose host stopped renewing their lease (a killed `run`, a crashed host)
+/// `abandoned`, so the run log never shows a dead run as running. A `serve` host on the same
+/// database retries scheduled ones.
+async fn sweep(store: &Store) {
+    match store.abandon_expired_runs(chrono::Utc::now(), &[]).await {
+        Ok(runs) => {
+            for run in runs {
+                tracing::warn!(
+                    run_id = run.id,
+                    connector = %run.connector,
+                    host = run.host.as_deref(),
+                    "run abandoned: its host stopped renewing the lease"
+                );
+            }
+        }
+        Err(e) => tracing::warn!(error = format!("{e:#}"), "cannot look for abandoned runs"),
     }
 }
 
@@ -383,11 +390,13 @@ async fn queue(path: &Path, action: &QueueAction) -> Result<u8, Failure> {
         QueueAction::List {
             status,
             connector,
+            kind,
             limit,
         } => {
             let filter = JobFilter {
                 status: job_status(status)?,
                 connector: connector.clone(),
+                kind: kind.clone(),
             };
             let jobs = store
                 .list_jobs(&filter, *limit)
@@ -398,8 +407,8 @@ async fn queue(path: &Path, action: &QueueAction) -> Result<u8, Failure> {
         }
         QueueAction::Retry { id, connector } => {
             let filter = JobFilter {
-                status: None,
                 connector: connector.clone(),
+                ..JobFilter::default()
             };
             let n = store
                 .retry_failed_jobs(*id, &filter, now)
@@ -411,27 +420,29 @@ async fn queue(path: &Path, action: &QueueAction) -> Result<u8, Failure> {
         QueueAction::Purge {
             status,
             connector,
+            kind,
             older_than,
         } => {
             let filter = JobFilter {
                 status: job_status(status)?,
                 connector: connector.clone(),
+                kind: kind.clone(),
             };
-            if matches!(filter.status.as_deref(), Some("pending" | "processing")) {
+            let unfinished = matches!(filter.status.as_deref(), Some("pending" | "processing"));
+            if unfinished && filter.connector.is_none() {
                 return Err(Failure::bad_input(anyhow::anyhow!(
-                    "--status: only completed or failed jobs can be purged"
+                    "--status {}: purging unfinished jobs needs --connector (and optionally \
+                     --kind), so one connector's flood is removed and nothing else",
+                    filter.status.as_deref().unwrap_or_default()
                 )));
             }
-            let age = older_than
-                .as_deref()
-                .map(parse_age)
-                .transpose()?
-                .unwrap_or_default();
+            let age = older_than.as_deref().map(parse_age).transpose()?;
             let n = store
-                .purge_jobs(&filter, now - age)
+                .purge_jobs(&filter, age.map(|a| now - a))
                 .await
                 .map_err(Failure::job)?;
-            println!("{n} finished job(s) purged");
+            let what = filter.status.as_deref().unwrap_or("finished");
+            println!("{n} {what} job(s) purged");
             Ok(0)
         }
         QueueAction::Work { .. } => unreachable!("handled above"),

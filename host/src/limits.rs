@@ -1,6 +1,8 @@
-//! Size caps on everything that crosses the plugin boundary. Each is enforced by the host and
-//! answered with a typed error (`too-large`, or `invalid` where the text explains more), never a
-//! trap; README.md ("Limits") lists them for plugin authors.
+//! Caps on everything that crosses the plugin boundary, in size and in volume. Each is enforced
+//! by the host and answered with a typed error (`too-large`, or `invalid` where the text explains
+//! more), never a trap; README.md ("Limits") lists them for plugin authors. Size caps bound one
+//! value; volume caps bound what a call (or a connector) can pile up by repeating a call, so one
+//! plugin can exhaust neither the host's memory nor its disk.
 
 /// A log message, in bytes; longer messages are cut (with a marker), not refused.
 pub const LOG_MESSAGE_BYTES: usize = 8 * 1024;
@@ -10,6 +12,11 @@ pub const LOG_FIELDS: usize = 32;
 pub const LOG_FIELD_BYTES: usize = 1024;
 /// Bytes a plugin may write to stdout and stderr per run; the rest is dropped.
 pub const STDIO_BYTES_PER_RUN: usize = 64 * 1024;
+/// Log events (plugin log calls and stdout/stderr lines) one call may emit; the rest are
+/// dropped and counted on the run record.
+pub const LOG_EVENTS_PER_CALL: u64 = 10_000;
+/// Bytes of log text (messages and fields) one call may emit; past it events are dropped.
+pub const LOG_BYTES_PER_CALL: u64 = 4 * 1024 * 1024;
 
 /// A config key, in bytes.
 pub const CONFIG_KEY_BYTES: usize = 256;
@@ -18,6 +25,10 @@ pub const CONFIG_KEY_BYTES: usize = 256;
 pub const STATE_KEY_BYTES: usize = 256;
 /// A state value, in bytes.
 pub const STATE_VALUE_BYTES: usize = 256 * 1024;
+/// State keys one connector may keep.
+pub const STATE_KEYS_PER_CONNECTOR: usize = 1_000;
+/// Bytes of state (keys and values) one connector may keep.
+pub const STATE_BYTES_PER_CONNECTOR: usize = 8 * 1024 * 1024;
 
 /// One SQL statement, in bytes.
 pub const SQL_BYTES: usize = 64 * 1024;
@@ -38,6 +49,10 @@ pub const UPSERT_COLUMNS: usize = 100;
 pub const JOB_KIND_BYTES: usize = 128;
 /// A queue job's payload, in bytes.
 pub const JOB_PAYLOAD_BYTES: usize = 256 * 1024;
+/// A queue job's dedup key, in bytes.
+pub const JOB_DEDUP_KEY_BYTES: usize = 256;
+/// `enqueue` calls one call (a run, a webhook, a job) may make.
+pub const JOBS_PER_CALL: usize = 10_000;
 
 /// A run summary's message, in bytes; longer ones are cut.
 pub const SUMMARY_MESSAGE_BYTES: usize = 4 * 1024;

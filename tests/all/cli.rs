@@ -128,3 +128,74 @@ async fn the_schedule_command_shows_local_and_utc_fires_across_a_dst_change() {
         "{table}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_unfinished_jobs_can_be_purged_by_connector_and_kind() {
+    for db in TestDb::all("cli_purge").await.unwrap() {
+        let kit = format!(
+            "{KIT}settings = {{ jobs = [{{ kind = \"ok\" }}, {{ kind = \"ok\" }}, {{ kind = \"fail\" }}] }}\n"
+        );
+        assert_eq!(
+            cli(&db, &kit, &["run", "kit", "--job", "enqueue"]).await.0,
+            0
+        );
+        let (code, message) = cli(&db, &kit, &["queue", "purge", "--status", "pending"]).await;
+        assert_eq!(code, 2, "unfinished jobs need --connector");
+        assert!(message.contains("needs --connector"), "{message}");
+        let args = [
+            "queue",
+            "purge",
+            "--status",
+            "pending",
+            "--connector",
+            "kit",
+            "--kind",
+            "ok",
+        ];
+        assert_eq!(cli(&db, &kit, &args).await.0, 0);
+        let left = connector_tests::db::scalar(
+            &db.url,
+            "SELECT count(*) FROM queue_jobs WHERE status = 'pending'",
+        )
+        .await
+        .unwrap();
+        assert_eq!(left, 1, "{}: the other kind stays", db.backend);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_and_traps_are_recorded_in_one_clean_message() {
+    let db = TestDb::sqlite().unwrap();
+    assert_eq!(cli(&db, KIT, &["run", "kit", "--job", "exit"]).await.0, 1);
+    assert_eq!(cli(&db, KIT, &["run", "kit", "--job", "trap"]).await.0, 1);
+    let store = connector_host::store::Store::connect(&db.url)
+        .await
+        .unwrap();
+    let runs = store.recent_runs(2, None).await.unwrap();
+    let (trap, exit) = (&runs[0], &runs[1]);
+    assert_eq!(exit.error_kind.as_deref(), Some("exit"));
+    assert_eq!(
+        exit.error_message.as_deref(),
+        // WASI preview 2 carries success or failure only: exit(3) arrives as exit(1).
+        Some("the plugin called exit(1) instead of returning")
+    );
+    let message = trap.error_message.as_deref().unwrap();
+    assert_eq!(message.matches("wasm trap").count(), 1, "{message}");
+    assert!(message.contains("testkit asked to trap"), "{message}");
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validate_reports_an_auth_profile_the_plugin_names_but_the_manifest_lacks() {
+    let db = TestDb::sqlite().unwrap();
+    let ploomes = "[connectors.ploomes]\nplugin = {plugin:ploomes}\n\
+                   tables = [\"sales\", \"customer_sales\"]\n";
+    let (code, message) = cli(&db, ploomes, &["validate"]).await;
+    assert_eq!(code, 2, "{message}");
+    assert!(
+        message.contains(
+            "connectors.ploomes.auth: the plugin names auth profile \"ploomes\", which the manifest does not define"
+        ),
+        "{message}"
+    );
+}

@@ -3,6 +3,10 @@
 
 // Runs, the run log, state cursors and grants on both backends.
 mod runs;
+// Dry runs, deadlines, failing statements, queued writers, stopped and killed runs.
+mod integrity;
+// Volume caps: query results, log events, enqueued jobs, state.
+mod volume;
 // Plugins that trap, spin, stall in host calls, or allocate past their cap.
 mod sandbox;
 // The on-disk compile cache and plugin loading.

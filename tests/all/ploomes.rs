@@ -475,6 +475,49 @@ async fn incremental_syncs_pick_up_inserts_updates_and_status_changes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_leaves_the_database_exactly_as_it_was() {
+    for db in TestDb::all("ploomes_dry_run").await.unwrap() {
+        let fake = fake().await;
+        let d = &fake.data;
+        let h = host(&db, &fake, &Opts::default()).await;
+        succeeded(&sync(&h).await);
+        // Changes upstream for the dry run to find.
+        d.set_clock(Some(d.now() + 60));
+        let customer = d.contacts()[0].id;
+        let inserted = d.insert_deal(Some(customer), 4321.0, 2);
+        let first = d.deals()[0].id;
+        assert!(d.set_status(first, 3));
+
+        let skip = ["runs", "rate_limit_grants"];
+        let before = connector_tests::db::dump(&db.url, &skip).await.unwrap();
+        let dry = RunRequest {
+            dry_run: true,
+            ..RunRequest::manual()
+        };
+        let o = h.runner.run("ploomes", dry).await.unwrap();
+        succeeded(&o);
+        assert!(o.rows_written >= 2, "it reports what it would write: {o:?}");
+        assert!(counter(&o, "pages") >= 1, "{o:?}");
+        let after = connector_tests::db::dump(&db.url, &skip).await.unwrap();
+        assert_eq!(
+            before, after,
+            "{}: the dry run changed the database",
+            db.backend
+        );
+
+        // The next real run still finds the changes.
+        succeeded(&sync(&h).await);
+        assert!(
+            stored_sales(&db).await.contains_key(&inserted),
+            "{}",
+            db.backend
+        );
+        check(&db, d, None).await;
+        h.runner.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_during_a_sync_are_neither_skipped_nor_read_twice() {
     for db in TestDb::all("ploomes_during").await.unwrap() {
         let fake = fake().await;

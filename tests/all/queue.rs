@@ -142,6 +142,36 @@ async fn a_job_is_delivered_and_its_writes_commit_with_its_completion() {
     }
 }
 
+/// An attempt that fails after a while is retried a back-off after its failure, not after its
+/// lease began (which, for an attempt longer than the back-off, meant at once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_back_off_counts_from_the_failure() {
+    for db in TestDb::all("queue_backoff_from_failure").await.unwrap() {
+        let text = kit(json!([{ "kind": "sleep-fail" }]), ", job_sleep_ms = 2000")
+            .replace("backoff_base = \"1m\"", "backoff_base = \"1s\"");
+        let host = start(&db, &text, &FakeEnv::default()).await.unwrap();
+        enqueue(&host).await;
+        let leased = Utc::now();
+        let outcome = host
+            .runner
+            .process_next_job("w", leased)
+            .await
+            .unwrap()
+            .unwrap();
+        let failed = Utc::now();
+        assert_eq!(outcome.status, JobStatus::Retrying, "{outcome:?}");
+        let retry_at = outcome.retry_at.unwrap();
+        // base · 2^1 = 2 s after the failure (the attempt itself took 2 s).
+        assert!(
+            retry_at >= failed + Span::milliseconds(1900),
+            "{}: retried {} after the failure",
+            db.backend,
+            retry_at - failed
+        );
+        host.runner.shutdown().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_attempts_back_off_exponentially_then_dead_letter() {
     for db in TestDb::all("queue_backoff").await.unwrap() {
@@ -158,10 +188,14 @@ async fn failed_attempts_back_off_exponentially_then_dead_letter() {
 
         let first = r.process_next_job("w", t0).await.unwrap().unwrap();
         assert_eq!(first.status, JobStatus::Retrying, "{}", db.backend);
-        assert_eq!(
-            first.retry_at,
-            Some(t0 + Span::minutes(2)),
-            "base · 2^1 after the first failure"
+        let after = |t: chrono::DateTime<Utc>, at: Option<chrono::DateTime<Utc>>| {
+            let wait = at.unwrap() - t;
+            (wait, wait - Span::seconds(10))
+        };
+        let (wait, slack) = after(t0, first.retry_at);
+        assert!(
+            wait >= Span::minutes(2) && slack < Span::minutes(2),
+            "base · 2^1 after the first failure: {wait}"
         );
         assert!(
             r.process_next_job("w", t0 + Span::seconds(119))
@@ -171,15 +205,15 @@ async fn failed_attempts_back_off_exponentially_then_dead_letter() {
             "not due yet"
         );
 
-        let t1 = t0 + Span::minutes(2);
+        let t1 = first.retry_at.unwrap();
         let second = r.process_next_job("w", t1).await.unwrap().unwrap();
-        assert_eq!(
-            second.retry_at,
-            Some(t1 + Span::minutes(4)),
-            "base · 2^2 after the second"
+        let (wait, slack) = after(t1, second.retry_at);
+        assert!(
+            wait >= Span::minutes(4) && slack < Span::minutes(4),
+            "base · 2^2 after the second: {wait}"
         );
 
-        let t2 = t1 + Span::minutes(4);
+        let t2 = second.retry_at.unwrap();
         let third = r.process_next_job("w", t2).await.unwrap().unwrap();
         assert_eq!(
             (third.status, third.retry_at),

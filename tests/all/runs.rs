@@ -219,3 +219,34 @@ async fn an_unknown_connector_names_the_closest_one() {
     );
     host.runner.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_events_name_their_run_or_job_and_a_failed_run_is_a_warning() {
+    let logs = connector_tests::logs::capture();
+    let db = TestDb::sqlite().unwrap();
+    let text = KIT.replace(
+        "settings = { rows = 4, label = \"row\" }",
+        "settings = { rows = 4, label = \"row\", jobs = [{ kind = \"log\" }] }",
+    );
+    let host = start(&db, &text, &FakeEnv::default()).await.unwrap();
+    let failed = host.runner.run("kit", job("fail")).await.unwrap();
+    assert_eq!(failed.status, RunStatus::Failed);
+    host.runner.run("kit", job("enqueue")).await.unwrap();
+    let done = host.runner.drain_queue("w", 5).await.unwrap();
+    let job_id = done[0].job.id;
+    let captured = logs.contents();
+    let line = captured
+        .lines()
+        .find(|l| l.contains("job says hello") && l.contains(&format!("job_id={job_id}")))
+        .unwrap_or_else(|| panic!("no job log line with its job id in:\n{captured}"));
+    assert!(!line.contains("run_id=0"), "{line}");
+    let warning = captured
+        .lines()
+        .find(|l| {
+            l.contains(&format!("run_id={}", failed.run_id)) && l.contains("testkit asked to fail")
+        })
+        .unwrap_or_else(|| panic!("no line for the failed run in:\n{captured}"));
+    assert!(warning.contains("WARN"), "{warning}");
+    assert!(warning.contains("run failed"), "{warning}");
+    host.runner.shutdown().await;
+}

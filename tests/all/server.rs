@@ -180,7 +180,12 @@ async fn manual_trigger_needs_the_bearer_token_and_can_dry_run() {
             .send()
             .await
             .unwrap();
-        assert_eq!(parts(r).await.0, 202);
+        let (status, body) = parts(r).await;
+        assert_eq!(status, 202);
+        // The answer names the run, so the caller can follow it.
+        let id = body["run_id"].as_i64().unwrap();
+        let run = store.run_by_id(id).await.unwrap().unwrap();
+        assert_eq!((run.job.as_str(), run.trigger.as_str()), ("noop", "manual"));
         let r = http
             .post(url("/connectors/kit/run?dry_run=maybe"))
             .bearer_auth(RUN_TOKEN)
@@ -327,8 +332,13 @@ async fn chunked_post(addr: SocketAddr, path: &str, signature: &str, body: &str)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_runs_metrics_and_health_report_the_run_log() {
-    let db = TestDb::sqlite().unwrap();
-    let (d, addr) = serving(&db, &connectors("rows = 2", "")).await;
+    for db in TestDb::all("http_status").await.unwrap() {
+        status_runs_metrics_and_health(&db).await;
+    }
+}
+
+async fn status_runs_metrics_and_health(db: &TestDb) {
+    let (d, addr) = serving(db, &connectors("rows = 2", "")).await;
     let http = client();
     let get = |path: &str| http.get(format!("http://{addr}{path}")).send();
     let r = http
@@ -360,16 +370,49 @@ async fn status_runs_metrics_and_health_report_the_run_log() {
     assert_eq!(body["runs"].as_array().unwrap().len(), 1);
     assert_eq!(body["runs"][0]["trigger"], "manual");
 
+    // A dry run's rows are not rows written; a queue job's are.
+    let r = http
+        .post(format!(
+            "http://{addr}/connectors/kit/run?job=sync&dry_run=true"
+        ))
+        .bearer_auth(RUN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(parts(r).await.0, 200);
+    let hook = d
+        .daemon
+        .runner()
+        .webhook(
+            "kit",
+            connector_host::runner::Webhook {
+                method: "POST".into(),
+                path: "/webhooks/kit".into(),
+                query: String::new(),
+                headers: Vec::new(),
+                body: b"payload".to_vec(),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        hook,
+        connector_host::runner::WebhookOutcome::Reply { .. }
+    ));
+    let done = d.daemon.runner().drain_queue("metrics", 10).await.unwrap();
+    assert_eq!(done.len(), 1, "the webhook's job writes one row");
+
     let r = get("/metrics").await.unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{}", db.backend);
     assert!(r.headers()["content-type"]
         .to_str()
         .unwrap()
         .starts_with("text/plain; version=0.0.4"));
     let text = r.text().await.unwrap();
     for line in [
-        "connector_runs_total{connector=\"kit\",status=\"succeeded\"} 1",
-        "connector_run_duration_seconds_count{connector=\"kit\"} 1",
-        "connector_rows_written_total{connector=\"kit\"} 2",
+        "connector_runs_total{connector=\"kit\",status=\"succeeded\"} 3",
+        "connector_run_duration_seconds_count{connector=\"kit\"} 3",
+        "connector_rows_written_total{connector=\"kit\"} 3",
         "connector_http_requests_total{connector=\"kit\"} 0",
         "connector_rate_limit_wait_seconds_total{connector=\"kit\"} 0",
         "connector_runs_in_progress 0",

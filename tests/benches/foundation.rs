@@ -7,20 +7,11 @@
 //!
 //! Run with `cargo bench -p connector-tests --bench foundation`; figures go to BENCHMARKS.md.
 
-use connector_host::capabilities::{
-    config::ConfigCap,
-    db::{DbCap, Grants},
-    http::{ConnectorHttp, HttpCap, HttpShared},
-    log::LogCap,
-    stdio::StdioSink,
-};
 use connector_host::manifest::Manifest;
 use connector_host::runner::{RunRequest, Runner};
-use connector_host::runtime::{CallOutcome, EngineOptions, RunData, Runtime};
-use connector_host::store::Store;
+use connector_host::runtime::{EngineOptions, Runtime};
 use connector_tests::db::TestDb;
 use connector_tests::host::{manifest, FakeEnv};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -40,63 +31,32 @@ fn report(name: &str, mut samples: Vec<Duration>) -> Duration {
     p50
 }
 
-async fn instantiate_and_call(pooling: bool, store: &Store, iterations: usize) -> Duration {
-    let cache = tempfile::tempdir().unwrap();
-    let runtime = Runtime::new(&EngineOptions {
-        pooling,
-        max_instances: 100,
-        max_memory_bytes: 256 << 20,
-        cache_dir: cache.path().to_owned(),
-    })
-    .unwrap();
-    let plugin = runtime.load(&connector_tests::plugin("testkit")).unwrap();
-    let name: Arc<str> = Arc::from("bench");
-    let settings = Arc::new(serde_json::Map::new());
-    let grants = Arc::new(Grants::default());
-    let http = Arc::new(HttpShared::new(&empty_manifest()).unwrap());
-    let no_http = Arc::new(ConnectorHttp::none());
+/// B1 through the host's own call path: prepare the call's capabilities, instantiate,
+/// `describe`, settle.
+async fn instantiate_and_call(pooling: bool, db: &TestDb, iterations: usize) -> Duration {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("connectors.toml");
+    let text = manifest(
+        db,
+        &format!("[runtime]\npooling = {pooling}\n\n[connectors.kit]\nplugin = {{plugin:testkit}}\ntables = [\"kit_items\"]\n"),
+    );
+    std::fs::write(&path, text).unwrap();
+    let (m, s) = Manifest::load(&path, &FakeEnv::default()).unwrap();
+    let runner = Runner::start(m, s).await.unwrap();
     let mut samples = Vec::with_capacity(iterations);
     for i in 0..iterations + 50 {
         let started = Instant::now();
-        let data = RunData::new(
-            LogCap::new(name.clone(), 0),
-            ConfigCap::new(settings.clone()),
-            DbCap::new(
-                name.clone(),
-                grants.clone(),
-                store.clone(),
-                Instant::now() + Duration::from_secs(10),
-            ),
-            HttpCap::new(
-                http.clone(),
-                no_http.clone(),
-                Instant::now() + Duration::from_secs(10),
-                false,
-            ),
-            256 << 20,
-            StdioSink::pair(name.clone(), 0),
-        );
-        let (_data, outcome) = runtime
-            .call(&plugin, data, Duration::from_secs(10), |inst, store| {
-                Box::pin(inst.call_describe(store))
-            })
-            .await;
+        runner.describe_connector("kit").await.unwrap();
         let took = started.elapsed();
-        assert!(matches!(outcome, CallOutcome::Returned(_)));
         if i >= 50 {
             samples.push(took); // the first 50 warm the pool and the caches
         }
     }
+    runner.shutdown().await;
     report(
         &format!("B1 instantiate+describe, pooling={pooling}"),
         samples,
     )
-}
-
-fn empty_manifest() -> Manifest {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("connectors.toml");
-    Manifest::parse("", &path, &FakeEnv::default()).unwrap().0
 }
 
 async fn start_to_first_run(db: &TestDb, dir: &std::path::Path) -> Duration {
@@ -130,11 +90,8 @@ async fn main() {
             .unwrap_or(0)
     );
     let db = TestDb::sqlite().unwrap();
-    let store = Store::connect(&db.url).await.unwrap();
-    store.migrate().await.unwrap();
-
-    let pooled = instantiate_and_call(true, &store, 2000).await;
-    let unpooled = instantiate_and_call(false, &store, 2000).await;
+    let pooled = instantiate_and_call(true, &db, 2000).await;
+    let unpooled = instantiate_and_call(false, &db, 2000).await;
     println!(
         "B1 ratio unpooled/pooled p50: {:.2}x",
         unpooled.as_secs_f64() / pooled.as_secs_f64()
@@ -188,5 +145,4 @@ async fn main() {
         "B14 ratio empty/warm p50: {:.1}x",
         c.as_secs_f64() / w.as_secs_f64()
     );
-    store.close().await;
 }

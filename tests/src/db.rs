@@ -105,6 +105,91 @@ impl Drop for TestDb {
     }
 }
 
+/// Every table of the database at `url` but those in `skip`: each table's rows as text, sorted.
+/// Two dumps compare equal exactly when the database holds the same data.
+pub async fn dump(
+    url: &str,
+    skip: &[&str],
+) -> Result<std::collections::BTreeMap<String, Vec<String>>> {
+    use sqlx::Row;
+    let mut out = std::collections::BTreeMap::new();
+    if url.starts_with("sqlite") {
+        let mut conn = sqlx::SqliteConnection::connect(url).await?;
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+        )
+        .fetch_all(&mut conn)
+        .await?;
+        for table in tables.into_iter().filter(|t| !skip.contains(&t.as_str())) {
+            let columns: Vec<String> = sqlx::query(&format!("PRAGMA table_info({table})"))
+                .fetch_all(&mut conn)
+                .await?
+                .iter()
+                .map(|r| r.get::<String, _>(1))
+                .collect();
+            let row = columns
+                .iter()
+                .map(|c| format!("quote({c})"))
+                .collect::<Vec<_>>()
+                .join(" || '|' || ");
+            let mut rows: Vec<String> = sqlx::query_scalar(&format!("SELECT {row} FROM {table}"))
+                .fetch_all(&mut conn)
+                .await?;
+            rows.sort();
+            out.insert(table, rows);
+        }
+        conn.close().await?;
+    } else {
+        let mut conn = sqlx::PgConnection::connect(url).await?;
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT table_name::text FROM information_schema.tables \
+             WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
+        )
+        .fetch_all(&mut conn)
+        .await?;
+        for table in tables.into_iter().filter(|t| !skip.contains(&t.as_str())) {
+            let mut rows: Vec<String> =
+                sqlx::query_scalar(&format!("SELECT t::text FROM {table} t"))
+                    .fetch_all(&mut conn)
+                    .await?;
+            rows.sort();
+            out.insert(table, rows);
+        }
+        conn.close().await?;
+    }
+    Ok(out)
+}
+
+/// Runs `sql` (one statement, no parameters) on the database at `url`.
+pub async fn execute(url: &str, sql: &str) -> Result<u64> {
+    if url.starts_with("sqlite") {
+        let mut conn = sqlx::SqliteConnection::connect(url).await?;
+        let n = sqlx::query(sql).execute(&mut conn).await?.rows_affected();
+        conn.close().await?;
+        Ok(n)
+    } else {
+        let mut conn = sqlx::PgConnection::connect(url).await?;
+        let n = sqlx::query(sql).execute(&mut conn).await?.rows_affected();
+        conn.close().await?;
+        Ok(n)
+    }
+}
+
+/// The first column of the first row of `sql` on the database at `url`, as an integer.
+pub async fn scalar(url: &str, sql: &str) -> Result<i64> {
+    if url.starts_with("sqlite") {
+        let mut conn = sqlx::SqliteConnection::connect(url).await?;
+        let n: i64 = sqlx::query_scalar(sql).fetch_one(&mut conn).await?;
+        conn.close().await?;
+        Ok(n)
+    } else {
+        let mut conn = sqlx::PgConnection::connect(url).await?;
+        let n: i64 = sqlx::query_scalar(sql).fetch_one(&mut conn).await?;
+        conn.close().await?;
+        Ok(n)
+    }
+}
+
 /// `postgres://u@h:p/db?x` with `db` replaced by `name`.
 fn replace_database(url: &str, name: &str) -> String {
     let (base, query) = match url.split_once('?') {

@@ -1,40 +1,138 @@
 //! The `log` capability: plugin log events become host `tracing` events tagged with the
-//! connector and run, with sizes capped and control characters escaped so a plugin cannot forge
-//! log lines.
+//! connector and the run or job, with sizes capped, control characters escaped (a plugin cannot
+//! forge log lines), and a per-call budget of events and bytes shared with stdout/stderr: past
+//! it events are dropped and counted on the run record.
+//!
+//! The plugin's own fields travel as one `plugin_fields` field holding a JSON object; the
+//! host's log formatters (`crate::logging`) print them as real fields: `key=value` pairs in
+//! text, a `plugin` object in JSON.
 
 use crate::limits;
 use crate::runtime::bindings::connector::host::log::{self as wit, Level};
-use std::fmt::Write;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// One run's logger.
+/// What a call is, for log events: a run (or webhook) with its run id, a queue job with its
+/// job id, or a plugin asked to describe itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallRef {
+    /// A run or webhook call, by run id.
+    Run(i64),
+    /// A queue job, by job id.
+    Job(i64),
+    /// `describe`, while loading.
+    Describe,
+}
+
+impl CallRef {
+    /// The run id, for runs.
+    pub fn run_id(self) -> Option<i64> {
+        match self {
+            CallRef::Run(id) => Some(id),
+            _ => None,
+        }
+    }
+
+    /// The job id, for jobs.
+    pub fn job_id(self) -> Option<i64> {
+        match self {
+            CallRef::Job(id) => Some(id),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for CallRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallRef::Run(id) => write!(f, "run {id}"),
+            CallRef::Job(id) => write!(f, "job {id}"),
+            CallRef::Describe => f.write_str("describe"),
+        }
+    }
+}
+
+/// One call's allowance of log events and bytes (plugin log calls and output lines alike).
+#[derive(Debug, Default)]
+pub struct LogBudget {
+    events: AtomicU64,
+    bytes: AtomicU64,
+    dropped: AtomicU64,
+    warned: AtomicBool,
+}
+
+impl LogBudget {
+    /// Takes room for one event of `bytes`; false (and counted as dropped) past the caps.
+    pub fn admit(&self, bytes: usize, connector: &str, call: CallRef) -> bool {
+        let events = self.events.fetch_add(1, Ordering::Relaxed) + 1;
+        let total = self.bytes.fetch_add(bytes as u64, Ordering::Relaxed) + bytes as u64;
+        if events <= limits::LOG_EVENTS_PER_CALL && total <= limits::LOG_BYTES_PER_CALL {
+            return true;
+        }
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+        if !self.warned.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                connector,
+                run_id = call.run_id(),
+                job_id = call.job_id(),
+                max_events = limits::LOG_EVENTS_PER_CALL,
+                max_bytes = limits::LOG_BYTES_PER_CALL,
+                "the plugin logged past its per-call cap; further events are dropped and counted"
+            );
+        }
+        false
+    }
+
+    /// Events dropped so far.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// One call's logger.
 pub struct LogCap {
     connector: Arc<str>,
-    run_id: i64,
+    call: CallRef,
+    budget: Arc<LogBudget>,
 }
 
 impl LogCap {
-    /// A logger for run `run_id` of `connector`.
-    pub fn new(connector: Arc<str>, run_id: i64) -> Self {
-        LogCap { connector, run_id }
+    /// A logger for `call` of `connector`, drawing on `budget`.
+    pub fn new(connector: Arc<str>, call: CallRef, budget: Arc<LogBudget>) -> Self {
+        LogCap {
+            connector,
+            call,
+            budget,
+        }
     }
 
-    /// Emits one event; shared with the stdout/stderr capture.
-    pub fn emit(&self, level: Level, message: &str, fields: &str) {
+    /// Emits one event, if the call's budget allows it.
+    pub fn emit(&self, level: Level, message: &str, fields: &[(String, String)]) {
+        let size = message.len() + fields.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+        if !self.budget.admit(size, &self.connector, self.call) {
+            return;
+        }
         let connector = &*self.connector;
-        let run_id = self.run_id;
+        let run_id = self.call.run_id();
+        let job_id = self.call.job_id();
         let message = sanitize(message, limits::LOG_MESSAGE_BYTES);
+        let plugin_fields = render_fields(fields);
+        let plugin_fields = plugin_fields.as_deref();
         match level {
             Level::Trace => {
-                tracing::trace!(target: "plugin", connector, run_id, fields, "{message}")
+                tracing::trace!(target: "plugin", connector, run_id, job_id, plugin_fields, "{message}")
             }
             Level::Debug => {
-                tracing::debug!(target: "plugin", connector, run_id, fields, "{message}")
+                tracing::debug!(target: "plugin", connector, run_id, job_id, plugin_fields, "{message}")
             }
-            Level::Info => tracing::info!(target: "plugin", connector, run_id, fields, "{message}"),
-            Level::Warn => tracing::warn!(target: "plugin", connector, run_id, fields, "{message}"),
+            Level::Info => {
+                tracing::info!(target: "plugin", connector, run_id, job_id, plugin_fields, "{message}")
+            }
+            Level::Warn => {
+                tracing::warn!(target: "plugin", connector, run_id, job_id, plugin_fields, "{message}")
+            }
             Level::Error => {
-                tracing::error!(target: "plugin", connector, run_id, fields, "{message}")
+                tracing::error!(target: "plugin", connector, run_id, job_id, plugin_fields, "{message}")
             }
         }
     }
@@ -49,25 +147,26 @@ pub fn sanitize(s: &str, max: usize) -> String {
     capped.chars().flat_map(char::escape_default).collect()
 }
 
-/// Renders plugin fields as `key=value` pairs, capped in number and size.
-pub fn render_fields(fields: &[(String, String)]) -> String {
-    let mut out = String::new();
+/// The plugin's fields as one JSON object (keys and values capped and sanitised, at most
+/// `LOG_FIELDS` of them, a `fields_dropped` count past that); `None` without fields.
+pub fn render_fields(fields: &[(String, String)]) -> Option<String> {
+    if fields.is_empty() {
+        return None;
+    }
+    let mut map = serde_json::Map::new();
     for (k, v) in fields.iter().take(limits::LOG_FIELDS) {
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        let k = sanitize(k, limits::LOG_FIELD_BYTES);
-        let v = sanitize(v, limits::LOG_FIELD_BYTES);
-        if v.is_empty() || v.contains([' ', '"', '=']) {
-            let _ = write!(out, "{k}={v:?}");
-        } else {
-            let _ = write!(out, "{k}={v}");
-        }
+        map.insert(
+            sanitize(k, limits::LOG_FIELD_BYTES),
+            serde_json::Value::String(sanitize(v, limits::LOG_FIELD_BYTES)),
+        );
     }
     if fields.len() > limits::LOG_FIELDS {
-        let _ = write!(out, " fields_dropped={}", fields.len() - limits::LOG_FIELDS);
+        map.insert(
+            "fields_dropped".into(),
+            serde_json::Value::from(fields.len() - limits::LOG_FIELDS),
+        );
     }
-    out
+    Some(serde_json::Value::Object(map).to_string())
 }
 
 impl wit::Host for LogCap {
@@ -77,7 +176,7 @@ impl wit::Host for LogCap {
         message: String,
         fields: Vec<(String, String)>,
     ) -> wasmtime::Result<()> {
-        self.emit(level, &message, &render_fields(&fields));
+        self.emit(level, &message, &fields);
         Ok(())
     }
 }
@@ -92,12 +191,31 @@ mod tests {
     }
 
     #[test]
-    fn fields_are_capped_and_quoted() {
+    fn fields_are_capped_and_kept_as_an_object() {
         let many: Vec<(String, String)> = (0..40)
             .map(|i| (format!("k{i}"), "v w".to_string()))
             .collect();
-        let out = render_fields(&many);
-        assert!(out.starts_with("k0=\"v w\" k1="));
-        assert!(out.ends_with("fields_dropped=8"));
+        let out: serde_json::Value = serde_json::from_str(&render_fields(&many).unwrap()).unwrap();
+        assert_eq!(out["k0"], "v w");
+        assert_eq!(out["fields_dropped"], 8);
+        assert_eq!(out.as_object().unwrap().len(), 33);
+        assert_eq!(render_fields(&[]), None);
+    }
+
+    #[test]
+    fn the_budget_counts_what_it_drops() {
+        let budget = LogBudget::default();
+        let admitted = (0..limits::LOG_EVENTS_PER_CALL + 5)
+            .filter(|_| budget.admit(10, "c", CallRef::Run(1)))
+            .count() as u64;
+        assert_eq!(admitted, limits::LOG_EVENTS_PER_CALL);
+        assert_eq!(budget.dropped(), 5);
+        let bytes = LogBudget::default();
+        assert!(!bytes.admit(
+            limits::LOG_BYTES_PER_CALL as usize + 1,
+            "c",
+            CallRef::Job(2)
+        ));
+        assert_eq!(bytes.dropped(), 1);
     }
 }

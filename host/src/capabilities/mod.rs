@@ -1,12 +1,16 @@
 //! Host capabilities, one module each: what a plugin may do, granted per connector by the
 //! manifest and denied by default. Each module owns its state and implements the generated
-//! `Host` trait of its WIT interface; `runtime` links them.
+//! `Host` trait of its WIT interface; `runtime` links them. `db`, `state` and `queue` share the
+//! call's run transaction (`tx`).
 
 pub mod config;
 pub mod db;
 pub mod http;
 pub mod log;
+pub mod queue;
+pub mod state;
 pub mod stdio;
+pub mod tx;
 
 use crate::runtime::bindings::WitError;
 

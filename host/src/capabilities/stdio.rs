@@ -2,7 +2,7 @@
 //! up to a per-run byte budget; the tail of stderr is kept to explain a trap (a Rust panic
 //! message is printed there just before the trap).
 
-use super::log::sanitize;
+use super::log::{sanitize, CallRef, LogBudget};
 use crate::limits;
 use std::io;
 use std::pin::Pin;
@@ -28,18 +28,24 @@ pub struct StdioSink {
     shared: Arc<Mutex<Shared>>,
     stderr: bool,
     connector: Arc<str>,
-    run_id: i64,
+    call: CallRef,
+    budget: Arc<LogBudget>,
 }
 
 impl StdioSink {
-    /// A stdout sink and a stderr sink sharing one budget.
-    pub fn pair(connector: Arc<str>, run_id: i64) -> (StdioSink, StdioSink) {
+    /// A stdout sink and a stderr sink sharing one byte budget, and the call's log budget.
+    pub fn pair(
+        connector: Arc<str>,
+        call: CallRef,
+        budget: Arc<LogBudget>,
+    ) -> (StdioSink, StdioSink) {
         let shared = Arc::new(Mutex::new(Shared::default()));
         let out = StdioSink {
             shared,
             stderr: false,
             connector,
-            run_id,
+            call,
+            budget,
         };
         let err = StdioSink {
             stderr: true,
@@ -49,14 +55,18 @@ impl StdioSink {
     }
 
     fn emit(&self, line: &[u8]) {
+        if !self.budget.admit(line.len(), &self.connector, self.call) {
+            return;
+        }
         let text = String::from_utf8_lossy(line);
         let text = sanitize(text.trim_end_matches('\r'), limits::LOG_MESSAGE_BYTES);
         let connector = &*self.connector;
-        let run_id = self.run_id;
+        let run_id = self.call.run_id();
+        let job_id = self.call.job_id();
         if self.stderr {
-            tracing::warn!(target: "plugin", connector, run_id, stream = "stderr", "{text}");
+            tracing::warn!(target: "plugin", connector, run_id, job_id, stream = "stderr", "{text}");
         } else {
-            tracing::info!(target: "plugin", connector, run_id, stream = "stdout", "{text}");
+            tracing::info!(target: "plugin", connector, run_id, job_id, stream = "stdout", "{text}");
         }
     }
 
@@ -70,7 +80,8 @@ impl StdioSink {
                 s.dropped = true;
                 tracing::warn!(
                     connector = &*self.connector,
-                    run_id = self.run_id,
+                    run_id = self.call.run_id(),
+                    job_id = self.call.job_id(),
                     limit = limits::STDIO_BYTES_PER_RUN,
                     "plugin output past the per-run limit is dropped"
                 );

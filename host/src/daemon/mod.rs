@@ -449,17 +449,17 @@ impl Daemon {
         }
     }
 
-    /// Marks runs whose host stopped renewing their lease `abandoned`, retries scheduled ones
-    /// that have attempts left (schedule key `max_attempts`), and lets go of fires whose lease
-    /// ran out. Returns the abandoned runs' ids.
+    /// Marks runs whose host stopped renewing their lease `abandoned`; retries the fires whose
+    /// last run was abandoned or interrupted (a host died or stopped) while the schedule's
+    /// `max_attempts` allows; lets go of the other fires whose lease ran out. Returns the
+    /// abandoned runs' ids.
     pub async fn sweep(self: &Arc<Self>, now: DateTime<Utc>) -> anyhow::Result<Vec<i64>> {
         let runner = self.runner();
         let abandoned = runner
             .store
             .abandon_expired_runs(now, &runner.active_runs())
             .await?;
-        let lease =
-            chrono::Duration::from_std(runner.manifest.runtime.run_lease).unwrap_or_default();
+        let lease = runner.lease();
         let schedule_of = |key: &FireKey| {
             runner
                 .manifest
@@ -477,13 +477,13 @@ impl Daemon {
                 host = run.host.as_deref(),
                 "run abandoned: its host stopped renewing the lease"
             );
-            let Some(fire) = run.fire.clone() else {
-                continue;
-            };
+        }
+        let retriable = runner.store.retriable_fires(now).await?;
+        for (fire, attempt) in retriable {
             let Some(schedule) = schedule_of(&fire) else {
                 continue;
             };
-            if run.attempt >= schedule.max_attempts
+            if attempt >= schedule.max_attempts
                 || !runner
                     .store
                     .retake_fire(&fire, runner.host_id(), now, now + lease)
@@ -494,15 +494,22 @@ impl Daemon {
             tracing::info!(
                 connector = %fire.connector,
                 schedule = %fire.schedule,
-                attempt = run.attempt + 1,
-                "retrying the abandoned run"
+                scheduled_for = %fire.scheduled_for.to_rfc3339(),
+                attempt = attempt + 1,
+                "retrying a fire whose run did not finish (its host died or stopped)"
             );
             let daemon = self.clone();
             let runner = runner.clone();
-            let attempt = run.attempt + 1;
             self.spawn(async move {
                 daemon
-                    .run_fire(&runner, fire, &schedule, TriggerKind::Retry, attempt, None)
+                    .run_fire(
+                        &runner,
+                        fire,
+                        &schedule,
+                        TriggerKind::Retry,
+                        attempt + 1,
+                        None,
+                    )
                     .await;
             })
             .await;

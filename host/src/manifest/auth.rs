@@ -41,8 +41,15 @@ const FRAMING_HEADERS: &[&str] = &["host", "content-length", "transfer-encoding"
 pub(super) enum Use {
     Header,
     BasicUser,
+    /// A token or secret the host checks callers against (trigger tokens, webhook secrets):
+    /// it must be long enough not to be guessed, and to be redacted without touching ordinary
+    /// words.
+    Authenticator,
     Other,
 }
+
+/// The shortest trigger token or webhook secret accepted, in bytes.
+pub const MIN_AUTHENTICATOR_BYTES: usize = 16;
 
 fn is_env_name(name: &str) -> bool {
     let mut bytes = name.bytes();
@@ -406,6 +413,16 @@ impl Check<'_> {
                     let what = "a line break or control character";
                     let why = format!("{variable} holds {what}, which cannot go in a header");
                     self.problem(at, why);
+                } else if used == Use::Authenticator && value.len() < MIN_AUTHENTICATOR_BYTES {
+                    self.problem(
+                        at,
+                        format_args!(
+                            "{variable} holds {} byte(s); a token or secret the host checks \
+                             callers against must be at least {MIN_AUTHENTICATOR_BYTES} (e.g. \
+                             `openssl rand -hex 32`)",
+                            value.len()
+                        ),
+                    );
                 } else if used == Use::BasicUser && value.contains(':') {
                     self.problem(
                         at,

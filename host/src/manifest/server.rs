@@ -56,7 +56,7 @@ impl Check<'_> {
             );
             return None;
         }
-        Some(self.secret_ref(trigger.token, &token_at, at, Use::Other))
+        Some(self.secret_ref(trigger.token, &token_at, at, Use::Authenticator))
     }
 
     pub(super) fn webhook(
@@ -159,6 +159,6 @@ impl Check<'_> {
             self.problem(at, "expected the name of the variable holding the secret");
             return SecretRef { env: String::new() };
         }
-        self.secret_ref(field, at, profile_at, Use::Other)
+        self.secret_ref(field, at, profile_at, Use::Authenticator)
     }
 }

@@ -2,10 +2,11 @@
 //! instance, and commit the job's writes together with its completion — or roll them back and
 //! schedule the next attempt (`base · 2^attempts`, capped), or dead-letter it.
 
-use super::Runner;
-use crate::limits;
-use crate::runtime::bindings::connector::host::connector_types::{Job, JobError};
-use crate::runtime::CallOutcome;
+use super::invoke::CallSpec;
+use super::{Failed, Runner};
+use crate::capabilities::log::CallRef;
+use crate::capabilities::queue::complete_job;
+use crate::runtime::bindings::connector::host::connector_types::Job;
 use crate::store::{backoff, LeasedJob};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
@@ -81,70 +82,84 @@ impl Runner {
         else {
             return Ok(None);
         };
+        let leased_at = Instant::now();
         let loaded = &self.connectors[&job.connector];
         // A job may run until its lease is nearly up, and never past the connector's timeout.
         let timeout = loaded.config.timeout.min(queue.lease.mul_f64(0.9));
-        let mut data = self.run_data(loaded, 0, Instant::now() + timeout, false);
-        data.db.relaxed_commit = true;
         let wit_job = Job {
             id: job.id as u64,
             kind: job.kind.clone(),
             payload: job.payload.clone(),
             attempt: job.attempts,
         };
-        let (mut data, outcome) = self
-            .runtime
-            .call(&loaded.plugin, data, timeout, move |inst, store| {
+        let spec = CallSpec {
+            plugin: &loaded.plugin,
+            grant: &loaded.grant,
+            call: CallRef::Job(job.id),
+            fire: None,
+            timeout,
+            dry_run: false,
+        };
+        let mut called = self
+            .invoke(spec, move |inst, store| {
                 Box::pin(async move { inst.call_handle_job(store, &wit_job).await })
             })
             .await;
-        let last_stderr = data.finish_stdio();
-        let (error, permanent) = match outcome {
-            CallOutcome::Returned(Ok(())) => {
-                let completed = match data.db.complete_job(job.id, worker).await {
-                    Ok(true) => data.db.commit().await.is_ok(),
-                    _ => false,
-                };
-                if !completed {
-                    let _ = data.db.rollback().await;
-                    return Ok(Some(JobOutcome {
-                        job,
-                        status: JobStatus::LostLease,
-                        error: None,
-                        retry_at: None,
-                    }));
+        let failed = match called.result {
+            Ok(()) => {
+                let rows = called.data.db.rows_written;
+                match complete_job(&mut called.data.tx, job.id, worker, rows).await {
+                    Ok(true) => match self.settle(&mut called.data, true).await {
+                        Ok(()) => {
+                            return Ok(Some(JobOutcome {
+                                job,
+                                status: JobStatus::Completed,
+                                error: None,
+                                retry_at: None,
+                            }))
+                        }
+                        Err(f) => f,
+                    },
+                    Ok(false) => {
+                        let _ = self.settle(&mut called.data, false).await;
+                        return Ok(Some(JobOutcome {
+                            job,
+                            status: JobStatus::LostLease,
+                            error: None,
+                            retry_at: None,
+                        }));
+                    }
+                    Err(e) => {
+                        let (kind, message) = super::describe_error(&e);
+                        Failed::new(
+                            crate::store::RunStatus::Failed,
+                            kind,
+                            format!("the job's completion could not be recorded: {message}"),
+                        )
+                    }
                 }
-                return Ok(Some(JobOutcome {
-                    job,
-                    status: JobStatus::Completed,
-                    error: None,
-                    retry_at: None,
-                }));
             }
-            CallOutcome::Returned(Err(JobError::Retry(m))) => (m, false),
-            CallOutcome::Returned(Err(JobError::Permanent(m))) => (m, true),
-            CallOutcome::Trapped(m) => (
-                match last_stderr {
-                    Some(line) => format!("trapped: {m}; the plugin said: {line}"),
-                    None => format!("trapped: {m}"),
-                },
-                false,
-            ),
-            CallOutcome::Timeout => (format!("the job passed its deadline of {timeout:?}"), false),
-            CallOutcome::OutOfMemory => ("the plugin ran out of memory".to_owned(), false),
+            Err(f) => f,
         };
-        let _ = data.db.rollback().await;
-        let error = self.redact(&limits::truncate(&error, limits::ERROR_MESSAGE_BYTES));
+        let _ = self.settle(&mut called.data, false).await;
+        let permanent = failed.kind == "permanent";
+        let error = match failed.kind.as_str() {
+            "retry" | "permanent" => failed.message,
+            kind => format!("{kind}: {}", failed.message),
+        };
+        // Back-off counts from the failure, not from when the job was leased.
+        let failed_at = now + chrono::Duration::from_std(leased_at.elapsed()).unwrap_or_default();
         let retry_at = (!permanent && job.attempts < job.max_attempts).then(|| {
-            now + chrono::Duration::from_std(backoff(
-                job.attempts,
-                queue.backoff_base,
-                queue.backoff_cap,
-            ))
-            .unwrap_or_default()
+            failed_at
+                + chrono::Duration::from_std(backoff(
+                    job.attempts,
+                    queue.backoff_base,
+                    queue.backoff_cap,
+                ))
+                .unwrap_or_default()
         });
         self.store
-            .fail_attempt(job.id, worker, &error, retry_at, now)
+            .fail_attempt(job.id, worker, &error, retry_at, failed_at)
             .await?;
         tracing::warn!(
             connector = %job.connector,

@@ -1,30 +1,31 @@
-//! One host's working set — manifest, database, engine and loaded plugins — and one run of a
-//! connector from start record to finish record. The CLI, the scheduler and tests all run
-//! connectors through here.
+//! One host's working set — manifest, database, engine and loaded plugins — and the runs,
+//! webhooks and queue jobs it performs. The CLI, the scheduler, the HTTP server and tests all
+//! call connectors through here; every call goes the one way `invoke` describes.
 
+mod invoke;
 mod jobs;
 mod webhook;
 
 pub use crate::runtime::bindings::connector::host::connector_types::Webhook;
+pub use invoke::{describe_error, Failed};
 pub use jobs::{JobOutcome, JobStatus};
 pub use webhook::WebhookOutcome;
 
 use crate::capabilities::{
-    config::ConfigCap,
-    db::{DbCap, Grants},
-    http::{ConnectorHttp, HttpCap, HttpShared},
-    log::{sanitize, LogCap},
-    stdio::StdioSink,
+    db::Grants,
+    http::{ConnectorHttp, HttpShared},
+    log::{sanitize, CallRef},
 };
 use crate::limits;
 use crate::manifest::{ConnectorConfig, Manifest, Secrets};
+use crate::redact::Redactor;
 use crate::runtime::bindings::connector::host::connector_types::{Info, RunContext, Trigger};
 use crate::runtime::bindings::connector::host::types::Instant as WitInstant;
-use crate::runtime::bindings::WitError;
-use crate::runtime::{CacheOutcome, CallOutcome, EngineOptions, Plugin, RunData, Runtime};
-use crate::store::{NewRun, RunFinish, RunStatus, Store};
+use crate::runtime::{CacheOutcome, EngineOptions, Plugin, Runtime};
+use crate::store::{FireKey, NewRun, RunFinish, RunStatus, Store};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
+use invoke::{CallSpec, Counts};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -139,9 +140,16 @@ pub struct LoadedConnector {
     pub plugin: Plugin,
     /// What the plugin says about itself.
     pub info: Info,
-    grants: Arc<Grants>,
+    grant: Grant,
+}
+
+/// What a connector's calls may use, resolved from its manifest entry.
+struct Grant {
+    name: Arc<str>,
+    tables: Arc<Grants>,
     settings: Arc<serde_json::Map<String, serde_json::Value>>,
     http: Arc<ConnectorHttp>,
+    memory_limit: u64,
 }
 
 /// A host's working set.
@@ -153,6 +161,8 @@ pub struct Runner {
     pub store: Store,
     runtime: Arc<Runtime>,
     http: Arc<HttpShared>,
+    /// Every secret form this host knows, for logs, records, errors and responses.
+    redactor: Arc<Redactor>,
     connectors: BTreeMap<String, LoadedConnector>,
     /// When this host last returned expired queue leases (see `jobs`).
     last_lease_recovery: std::sync::Mutex<Option<DateTime<Utc>>>,
@@ -196,11 +206,12 @@ impl Runner {
         let store = Store::connect(&manifest.database_url).await?;
         store.migrate().await?;
         let runtime = Arc::new(Runtime::new(&engine_options(&manifest))?);
-        let http = Arc::new(HttpShared::new(&manifest)?);
+        let redactor = Arc::new(Redactor::new(secrets.values()));
+        let http = Arc::new(HttpShared::new(&manifest, redactor.clone())?);
         Runner::assemble(
             manifest,
             secrets,
-            (store, runtime, http),
+            (store, runtime, http, redactor),
             new_host_id(),
             Arc::default(),
         )
@@ -225,11 +236,15 @@ impl Runner {
         } else {
             Arc::new(Runtime::new(&options)?)
         };
-        let http = Arc::new(self.http.reloaded(&self.manifest, &manifest));
+        let redactor = Arc::new(Redactor::new(secrets.values()));
+        let http = Arc::new(
+            self.http
+                .reloaded(&self.manifest, &manifest, redactor.clone()),
+        );
         Runner::assemble(
             manifest,
             secrets,
-            (store, runtime, http),
+            (store, runtime, http, redactor),
             self.host_id.clone(),
             self.active.clone(),
         )
@@ -240,7 +255,7 @@ impl Runner {
     async fn assemble(
         manifest: Manifest,
         secrets: Secrets,
-        (store, runtime, http): (Store, Arc<Runtime>, Arc<HttpShared>),
+        (store, runtime, http, redactor): (Store, Arc<Runtime>, Arc<HttpShared>, Arc<Redactor>),
         host_id: Arc<str>,
         active: Arc<ActiveRuns>,
     ) -> Result<Runner> {
@@ -251,6 +266,7 @@ impl Runner {
             store,
             runtime,
             http,
+            redactor,
             connectors: BTreeMap::new(),
             last_lease_recovery: std::sync::Mutex::new(None),
             host_id,
@@ -270,7 +286,17 @@ impl Runner {
             .runtime
             .load(&config.plugin)
             .with_context(|| format!("connector {}", config.name))?;
-        let info = self.describe(&config, &plugin).await.with_context(|| {
+        let name: Arc<str> = Arc::from(config.name.as_str());
+        let settings = Arc::new(config.settings.clone());
+        // `describe` gets the settings and nothing else: no table, no host, no credential.
+        let bare = Grant {
+            name: name.clone(),
+            tables: Arc::new(Grants::default()),
+            settings: settings.clone(),
+            http: Arc::new(ConnectorHttp::none()),
+            memory_limit: config.memory_limit,
+        };
+        let info = self.describe(&plugin, &bare).await.with_context(|| {
             format!(
                 "connector {}: the plugin's describe export failed",
                 config.name
@@ -289,47 +315,44 @@ impl Runner {
             .connector(&config, &self.secrets)
             .with_context(|| format!("connector {}: auth profiles", config.name))?;
         Ok(LoadedConnector {
-            http: Arc::new(http),
-            grants: Arc::new(Grants::new(&config.tables)),
-            settings: Arc::new(config.settings.clone()),
+            grant: Grant {
+                name,
+                tables: Arc::new(Grants::new(&config.tables)),
+                settings,
+                http: Arc::new(http),
+                memory_limit: config.memory_limit,
+            },
             config,
             plugin,
             info,
         })
     }
 
-    async fn describe(&self, config: &ConnectorConfig, plugin: &Plugin) -> Result<Info> {
-        let name: Arc<str> = Arc::from(config.name.as_str());
-        let data = RunData::new(
-            LogCap::new(name.clone(), 0),
-            ConfigCap::new(Arc::new(config.settings.clone())),
-            DbCap::new(
-                name.clone(),
-                Arc::new(Grants::default()),
-                self.store.clone(),
-                Instant::now() + Duration::from_secs(10),
-            ),
-            HttpCap::new(
-                self.http.clone(),
-                Arc::new(ConnectorHttp::none()),
-                Instant::now() + Duration::from_secs(10),
-                true,
-            ),
-            config.memory_limit,
-            StdioSink::pair(name, 0),
-        );
-        let (_data, outcome) = self
-            .runtime
-            .call(plugin, data, Duration::from_secs(10), |inst, store| {
-                Box::pin(inst.call_describe(store))
+    async fn describe(&self, plugin: &Plugin, grant: &Grant) -> Result<Info> {
+        let spec = CallSpec {
+            plugin,
+            grant,
+            call: CallRef::Describe,
+            fire: None,
+            timeout: Duration::from_secs(10),
+            dry_run: true,
+        };
+        let mut called = self
+            .invoke::<Result<Info, crate::runtime::bindings::WitError>, _>(spec, |inst, store| {
+                Box::pin(async move { inst.call_describe(store).await.map(Ok) })
             })
             .await;
-        match outcome {
-            CallOutcome::Returned(info) => Ok(info),
-            CallOutcome::Trapped(m) => anyhow::bail!("trapped: {m}"),
-            CallOutcome::Timeout => anyhow::bail!("did not return within 10s"),
-            CallOutcome::OutOfMemory => anyhow::bail!("ran out of memory"),
-        }
+        let _ = self.settle(&mut called.data, false).await;
+        called
+            .result
+            .map_err(|f| anyhow::anyhow!("{}: {}", f.kind, f.message))
+    }
+
+    /// Calls `connector`'s `describe` again, the way every call goes (for benchmarks).
+    #[doc(hidden)]
+    pub async fn describe_connector(&self, connector: &str) -> Result<Info> {
+        let loaded = self.loaded(connector)?;
+        self.describe(&loaded.plugin, &loaded.grant).await
     }
 
     /// The loaded connectors, by name.
@@ -350,9 +373,16 @@ impl Runner {
         let mut problems = Vec::new();
         for (name, c) in &self.connectors {
             for table in &c.info.tables {
-                if !c.grants.allows(&table.to_ascii_lowercase()) {
+                if !c.grant.tables.allows(&table.to_ascii_lowercase()) {
                     problems.push(format!(
                         "connectors.{name}.tables: the plugin uses table {table:?}, which is not granted; add it to tables"
+                    ));
+                }
+            }
+            for profile in &c.info.auth_profiles {
+                if !c.config.auth.contains_key(profile) {
+                    problems.push(format!(
+                        "connectors.{name}.auth: the plugin names auth profile {profile:?}, which the manifest does not define; add auth.{profile} = {{ … }}"
                     ));
                 }
             }
@@ -360,76 +390,71 @@ impl Runner {
         problems
     }
 
-    /// Runs `connector` once and records the run.
-    pub async fn run(&self, connector: &str, req: RunRequest) -> Result<RunOutcome> {
-        let loaded = self.connectors.get(connector).ok_or_else(|| {
-            let hint =
-                crate::suggest::closest(connector, self.connectors.keys().map(String::as_str))
-                    .map(|s| format!("; did you mean {s:?}?"))
-                    .unwrap_or_default();
+    /// The loaded connector `name`, or an error that suggests the name meant.
+    fn loaded(&self, name: &str) -> Result<&LoadedConnector, RunnerError> {
+        self.connectors.get(name).ok_or_else(|| {
+            let hint = crate::suggest::closest(name, self.connectors.keys().map(String::as_str))
+                .map(|s| format!("; did you mean {s:?}?"))
+                .unwrap_or_default();
             RunnerError::UnknownConnector {
-                name: connector.to_owned(),
+                name: name.to_owned(),
                 hint,
             }
-        })?;
-        let job = req
-            .job
+        })
+    }
+
+    /// The job a request runs: the one it names, else the plugin's first declared job.
+    fn job_of(loaded: &LoadedConnector, req: &RunRequest) -> String {
+        req.job
             .clone()
             .or_else(|| loaded.info.jobs.first().cloned())
-            .unwrap_or_else(|| "run".to_owned());
+            .unwrap_or_else(|| "run".to_owned())
+    }
+
+    /// Records run `req` of `connector` as started and returns its id, for a caller that must
+    /// answer with the id before the run ends; pass it on in `req.run_id`.
+    pub async fn begin_run(&self, connector: &str, req: &RunRequest) -> Result<i64> {
+        let loaded = self.loaded(connector)?;
+        let job = Self::job_of(loaded, req);
         let started_at = Utc::now();
-        let started = Instant::now();
-        let lease = self.manifest.runtime.run_lease;
+        self.store
+            .insert_run(&NewRun {
+                connector,
+                job: &job,
+                trigger: req.trigger.as_str(),
+                scheduled_for: req.scheduled_for,
+                attempt: req.attempt,
+                dry_run: req.dry_run,
+                started_at,
+                schedule: req.schedule.as_deref(),
+                host: &self.host_id,
+                lease_until: started_at + self.lease(),
+            })
+            .await
+    }
+
+    /// The run lease as a `chrono` duration.
+    pub(crate) fn lease(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.manifest.runtime.run_lease).unwrap_or_default()
+    }
+
+    /// Runs `connector` once and records the run.
+    pub async fn run(&self, connector: &str, req: RunRequest) -> Result<RunOutcome> {
+        let loaded = self.loaded(connector)?;
+        let job = Self::job_of(loaded, &req);
         let run_id = match req.run_id {
             Some(id) => id,
-            None => {
-                self.store
-                    .insert_run(&NewRun {
-                        connector,
-                        job: &job,
-                        trigger: req.trigger.as_str(),
-                        scheduled_for: req.scheduled_for,
-                        attempt: req.attempt,
-                        dry_run: req.dry_run,
-                        started_at,
-                        schedule: req.schedule.as_deref(),
-                        host: &self.host_id,
-                        lease_until: started_at
-                            + chrono::Duration::from_std(lease).unwrap_or_default(),
-                    })
-                    .await?
-            }
+            None => self.begin_run(connector, &req).await?,
         };
         let _active = ActiveGuard::new(&self.active, run_id);
         let fire = match (&req.schedule, req.scheduled_for) {
-            (Some(schedule), Some(scheduled_for)) => Some(crate::store::FireKey {
+            (Some(schedule), Some(scheduled_for)) => Some(FireKey {
                 connector: connector.to_owned(),
                 schedule: schedule.clone(),
                 scheduled_for,
             }),
             _ => None,
         };
-        let timeout = req.timeout.unwrap_or(loaded.config.timeout);
-        let deadline = Instant::now() + timeout;
-        let name: Arc<str> = Arc::from(connector);
-        let data = RunData::new(
-            LogCap::new(name.clone(), run_id),
-            ConfigCap::new(loaded.settings.clone()),
-            DbCap::new(
-                name.clone(),
-                loaded.grants.clone(),
-                self.store.clone(),
-                deadline,
-            ),
-            HttpCap::new(
-                self.http.clone(),
-                loaded.http.clone(),
-                deadline,
-                req.dry_run,
-            ),
-            loaded.config.memory_limit,
-            StdioSink::pair(name, run_id),
-        );
         let ctx = RunContext {
             run_id: run_id as u64,
             job: job.clone(),
@@ -441,110 +466,120 @@ impl Runner {
             attempt: req.attempt,
             dry_run: req.dry_run,
         };
-        let call = self
-            .runtime
-            .call(&loaded.plugin, data, timeout, move |inst, store| {
+        let spec = CallSpec {
+            plugin: &loaded.plugin,
+            grant: &loaded.grant,
+            call: CallRef::Run(run_id),
+            fire: fire.as_ref(),
+            timeout: req.timeout.unwrap_or(loaded.config.timeout),
+            dry_run: req.dry_run,
+        };
+        let mut called = self
+            .invoke(spec, move |inst, store| {
                 Box::pin(async move { inst.call_run(store, &ctx).await })
-            });
-        let (mut data, outcome) = self.with_heartbeat(run_id, fire.as_ref(), call).await;
-        let last_stderr = data.finish_stdio();
-        // A plugin that gives up because a host call hit the deadline timed out, whatever error
-        // it chose to return.
-        let outcome = match outcome {
-            CallOutcome::Returned(Err(_)) if started.elapsed() >= timeout => CallOutcome::Timeout,
-            other => other,
+            })
+            .await;
+        let settled = self.settle(&mut called.data, called.result.is_ok()).await;
+        let result = match (called.result, settled) {
+            (Ok(summary), Ok(())) => Ok(summary),
+            (Ok(_), Err(f)) | (Err(f), _) => Err(f),
         };
-
-        let mut summary = None;
-        let mut counters = Vec::new();
-        let memory = loaded.config.memory_limit;
-        let (mut status, mut error_kind, mut error_message) =
-            match call_result(outcome, last_stderr, timeout, memory) {
-                Ok(s) => {
-                    summary = Some(limits::truncate(&s.message, limits::SUMMARY_MESSAGE_BYTES));
-                    counters = s
-                        .counters
-                        .into_iter()
-                        .take(limits::SUMMARY_COUNTERS)
-                        .collect();
-                    (RunStatus::Succeeded, None, None)
-                }
-                Err((status, kind, message)) => (status, Some(kind), Some(message)),
-            };
-
-        let end = if status.is_success() && !req.dry_run {
-            data.db.commit().await
-        } else {
-            data.db.rollback().await
+        let (summary, counters) = match &result {
+            Ok(s) => (
+                Some(
+                    self.redactor
+                        .redact(&limits::truncate(&s.message, limits::SUMMARY_MESSAGE_BYTES))
+                        .into_owned(),
+                ),
+                s.counters
+                    .iter()
+                    .take(limits::SUMMARY_COUNTERS)
+                    .cloned()
+                    .collect(),
+            ),
+            Err(_) => (None, Vec::new()),
         };
-        if let Err(e) = end {
-            status = RunStatus::Failed;
-            let (kind, message) = describe_error(&e);
-            error_kind = Some(kind.to_owned());
-            error_message = Some(format!(
-                "the run's writes could not be committed: {message}"
-            ));
-        }
+        let failed = result.err();
+        let outcome = RunOutcome {
+            run_id,
+            connector: connector.to_owned(),
+            job,
+            status: failed.as_ref().map_or(RunStatus::Succeeded, |f| f.status),
+            summary,
+            counters,
+            rows_written: called.data.db.rows_written,
+            error_kind: failed.as_ref().map(|f| f.kind.clone()),
+            error_message: failed.map(|f| f.message),
+            dry_run: req.dry_run,
+            duration: called.duration,
+        };
+        let counts = Counts::of(&called.data);
+        drop(called.data);
+        self.finish(&outcome, counts).await?;
+        Ok(outcome)
+    }
 
-        let error_message =
-            error_message.map(|m| self.redact(&sanitize(&m, limits::ERROR_MESSAGE_BYTES)));
-        let summary = summary.map(|s| self.redact(&s));
+    /// Records how run `o` ended and logs it: at INFO when it succeeded, at WARN with its
+    /// (redacted) error when it did not.
+    async fn finish(&self, o: &RunOutcome, counts: Counts) -> Result<()> {
         let finish = RunFinish {
-            status,
+            status: o.status,
             finished_at: Utc::now(),
-            duration_ms: started.elapsed().as_millis() as u64,
-            rows_written: data.db.rows_written,
-            http_calls: data.http.calls,
-            rate_limit_wait_ms: data.http.rate_limit_wait_ms,
-            retries: data.http.retries,
-            error_kind: error_kind.clone(),
-            error_message: error_message.clone(),
-            summary: summary.clone(),
+            duration_ms: o.duration.as_millis() as u64,
+            rows_written: o.rows_written,
+            http_calls: counts.http_calls,
+            rate_limit_wait_ms: counts.rate_limit_wait_ms,
+            retries: counts.retries,
+            log_events_dropped: counts.log_events_dropped,
+            error_kind: o.error_kind.clone(),
+            error_message: o.error_message.clone(),
+            summary: o.summary.clone(),
             counters: serde_json::Value::Object(
-                counters
+                o.counters
                     .iter()
                     .map(|(k, v)| (sanitize(k, 64), serde_json::Value::from(*v)))
                     .collect(),
             ),
         };
-        if !self.store.finish_run(run_id, &finish).await? {
+        if !self.store.finish_run(o.run_id, &finish).await? {
             tracing::warn!(
-                connector,
-                run_id,
+                connector = %o.connector,
+                run_id = o.run_id,
                 "the run ended after it was marked abandoned or interrupted; its record keeps that status"
             );
         }
-        let outcome = RunOutcome {
-            run_id,
-            connector: connector.to_owned(),
-            job,
-            status,
-            summary,
-            counters,
-            rows_written: data.db.rows_written,
-            error_kind,
-            error_message,
-            dry_run: req.dry_run,
-            duration: started.elapsed(),
-        };
-        tracing::info!(
-            connector,
-            run_id,
-            job = %outcome.job,
-            status = outcome.status.as_str(),
-            rows_written = outcome.rows_written,
-            duration_ms = outcome.duration.as_millis() as u64,
-            error_kind = outcome.error_kind.as_deref(),
-            "run finished"
-        );
-        Ok(outcome)
+        let duration_ms = finish.duration_ms;
+        match (&o.error_kind, &o.error_message) {
+            (Some(kind), Some(message)) => tracing::warn!(
+                connector = %o.connector,
+                run_id = o.run_id,
+                job = %o.job,
+                status = o.status.as_str(),
+                error_kind = %kind,
+                rows_written = o.rows_written,
+                duration_ms,
+                "run {}: {message}",
+                o.status.as_str()
+            ),
+            _ => tracing::info!(
+                connector = %o.connector,
+                run_id = o.run_id,
+                job = %o.job,
+                status = o.status.as_str(),
+                rows_written = o.rows_written,
+                dry_run = o.dry_run,
+                duration_ms,
+                "run finished"
+            ),
+        }
+        Ok(())
     }
 
     /// Awaits `work` while renewing run `run_id`'s lease every third of `run_lease`.
     async fn with_heartbeat<T>(
         &self,
         run_id: i64,
-        fire: Option<&crate::store::FireKey>,
+        fire: Option<&FireKey>,
         work: impl std::future::Future<Output = T>,
     ) -> T {
         let lease = self.manifest.runtime.run_lease;
@@ -553,7 +588,7 @@ impl Runner {
             ticks.tick().await;
             loop {
                 ticks.tick().await;
-                let until = Utc::now() + chrono::Duration::from_std(lease).unwrap_or_default();
+                let until = Utc::now() + self.lease();
                 match self.store.renew_run_lease(run_id, fire, until).await {
                     Ok(true) => {}
                     Ok(false) => tracing::warn!(
@@ -591,41 +626,9 @@ impl Runner {
             .collect()
     }
 
-    /// Store data for one call into `loaded`'s plugin.
-    fn run_data(
-        &self,
-        loaded: &LoadedConnector,
-        run_id: i64,
-        deadline: Instant,
-        dry_run: bool,
-    ) -> RunData {
-        let name: Arc<str> = Arc::from(loaded.config.name.as_str());
-        let mut db = DbCap::new(
-            name.clone(),
-            loaded.grants.clone(),
-            self.store.clone(),
-            deadline,
-        );
-        db.default_max_attempts = self.manifest.queue.max_attempts;
-        RunData::new(
-            LogCap::new(name.clone(), run_id),
-            ConfigCap::new(loaded.settings.clone()),
-            db,
-            HttpCap::new(self.http.clone(), loaded.http.clone(), deadline, dry_run),
-            loaded.config.memory_limit,
-            StdioSink::pair(name, run_id),
-        )
-    }
-
-    /// Replaces every secret value in `text`.
+    /// Replaces every secret value (and derived form) in `text`.
     pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_owned();
-        for secret in self.secrets.values() {
-            if !secret.is_empty() && out.contains(secret) {
-                out = out.replace(secret, "[redacted]");
-            }
-        }
-        out
+        self.redactor.redact(text).into_owned()
     }
 
     /// Closes the database pools.
@@ -673,62 +676,4 @@ fn new_host_id() -> Arc<str> {
         std::process::id(),
         fastrand::u16(..)
     ))
-}
-
-/// A call's value, or the status, error kind and message it leaves on the run record.
-fn call_result<T>(
-    outcome: CallOutcome<Result<T, WitError>>,
-    last_stderr: Option<String>,
-    timeout: Duration,
-    memory_limit: u64,
-) -> Result<T, (RunStatus, String, String)> {
-    match outcome {
-        CallOutcome::Returned(Ok(value)) => Ok(value),
-        CallOutcome::Returned(Err(e)) => {
-            let (kind, message) = describe_error(&e);
-            Err((RunStatus::Failed, kind.to_owned(), message))
-        }
-        CallOutcome::Trapped(m) => {
-            let message = match last_stderr {
-                Some(line) => format!("{m}; the plugin said: {line}"),
-                None => m,
-            };
-            Err((RunStatus::Trapped, "trapped".into(), message))
-        }
-        CallOutcome::Timeout => Err((
-            RunStatus::Timeout,
-            "timeout".into(),
-            format!("the run passed its deadline of {timeout:?}"),
-        )),
-        CallOutcome::OutOfMemory => Err((
-            RunStatus::OutOfMemory,
-            "out-of-memory".into(),
-            format!("the plugin tried to grow its memory past {memory_limit} bytes"),
-        )),
-    }
-}
-
-/// A WIT error's kind and message, as recorded in the run log.
-pub fn describe_error(e: &WitError) -> (&'static str, String) {
-    let cut = |m: &str| limits::truncate(m, limits::ERROR_MESSAGE_BYTES);
-    match e {
-        WitError::Denied(m) => ("denied", cut(m)),
-        WitError::RateLimited(r) => (
-            "rate-limited",
-            match r.retry_after_ms {
-                Some(ms) => format!("rate-limited by {} (retry after {ms} ms)", cut(&r.pool)),
-                None => format!("rate-limited by {}", cut(&r.pool)),
-            },
-        ),
-        WitError::Timeout => ("timeout", "an operation timed out".into()),
-        WitError::TooLarge => (
-            "too-large",
-            "a value was larger than the host allows".into(),
-        ),
-        WitError::Transport(m) => ("transport", cut(m)),
-        WitError::Invalid(m) => ("invalid", cut(m)),
-        WitError::Internal(m) => ("internal", cut(m)),
-        WitError::Unsupported(m) => ("unsupported", cut(m)),
-        WitError::Upstream(m) => ("upstream", cut(m)),
-    }
 }

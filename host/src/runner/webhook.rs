@@ -2,14 +2,14 @@
 //! trigger `webhook`, a fresh instance, and the plugin's writes (typically enqueued jobs)
 //! committed only if it answers without error.
 
-use super::{describe_error, Runner, RunnerError};
-use crate::capabilities::log::sanitize;
+use super::invoke::CallSpec;
+use super::{Failed, RunOutcome, RunRequest, Runner, TriggerKind};
+use crate::capabilities::log::CallRef;
 use crate::limits;
 use crate::runtime::bindings::connector::host::connector_types::{Webhook, WebhookReply};
-use crate::store::{NewRun, RunFinish, RunStatus};
+use crate::store::RunStatus;
 use anyhow::Result;
-use chrono::Utc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The most a webhook call may take: senders give up long before a connector's run timeout.
 const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(30);
@@ -40,114 +40,79 @@ pub enum WebhookOutcome {
 impl Runner {
     /// Calls `connector`'s `handle-webhook` with `event` and records it as a run.
     pub async fn webhook(&self, connector: &str, event: Webhook) -> Result<WebhookOutcome> {
-        let loaded =
-            self.connectors
-                .get(connector)
-                .ok_or_else(|| RunnerError::UnknownConnector {
-                    name: connector.to_owned(),
-                    hint: String::new(),
-                })?;
-        let started_at = Utc::now();
-        let started = Instant::now();
-        let lease = self.manifest.runtime.run_lease;
-        let run_id = self
-            .store
-            .insert_run(&NewRun {
-                connector,
-                job: "webhook",
-                trigger: "webhook",
-                scheduled_for: None,
-                attempt: 1,
-                dry_run: false,
-                started_at,
-                schedule: None,
-                host: &self.host_id,
-                lease_until: started_at + chrono::Duration::from_std(lease).unwrap_or_default(),
-            })
-            .await?;
-        let _active = super::ActiveGuard::new(&self.active, run_id);
-        let timeout = loaded.config.timeout.min(WEBHOOK_TIMEOUT);
-        let data = self.run_data(loaded, run_id, Instant::now() + timeout, false);
-        let call = self
-            .runtime
-            .call(&loaded.plugin, data, timeout, move |inst, store| {
-                Box::pin(async move { inst.call_handle_webhook(store, &event).await })
-            });
-        let (mut data, outcome) = self.with_heartbeat(run_id, None, call).await;
-        let last_stderr = data.finish_stdio();
-        let memory = loaded.config.memory_limit;
-        let invalid = |kind: &str, message: String| {
-            (RunStatus::Failed, None, Some((kind.to_owned(), message)))
+        let loaded = self.loaded(connector)?;
+        let req = RunRequest {
+            job: Some("webhook".to_owned()),
+            trigger: TriggerKind::Webhook,
+            ..RunRequest::manual()
         };
-        let (status, reply, error): (RunStatus, Option<WebhookReply>, Option<(String, String)>) =
-            match super::call_result(outcome, last_stderr, timeout, memory) {
-                Ok(reply) if reply.body.len() > limits::WEBHOOK_REPLY_BYTES => invalid(
+        let run_id = self.begin_run(connector, &req).await?;
+        let _active = super::ActiveGuard::new(&self.active, run_id);
+        let spec = CallSpec {
+            plugin: &loaded.plugin,
+            grant: &loaded.grant,
+            call: CallRef::Run(run_id),
+            fire: None,
+            timeout: loaded.config.timeout.min(WEBHOOK_TIMEOUT),
+            dry_run: false,
+        };
+        let mut called = self
+            .invoke(spec, move |inst, store| {
+                Box::pin(async move { inst.call_handle_webhook(store, &event).await })
+            })
+            .await;
+        let reply: Result<WebhookReply, Failed> = called.result.and_then(|reply| {
+            if reply.body.len() > limits::WEBHOOK_REPLY_BYTES {
+                Err(Failed::new(
+                    RunStatus::Failed,
                     "too-large",
                     format!(
                         "the plugin's reply body is larger than {} bytes",
                         limits::WEBHOOK_REPLY_BYTES
                     ),
-                ),
-                Ok(reply) if (100..=599).contains(&reply.status) => {
-                    (RunStatus::Succeeded, Some(reply), None)
-                }
-                Ok(reply) => invalid(
+                ))
+            } else if !(100..=599).contains(&reply.status) {
+                Err(Failed::new(
+                    RunStatus::Failed,
                     "invalid",
                     format!("the plugin answered with HTTP status {}", reply.status),
-                ),
-                Err((status, kind, message)) => (status, None, Some((kind, message))),
-            };
-        let (mut status, mut error) = (status, error);
-        let end = if status.is_success() {
-            data.db.commit().await
-        } else {
-            data.db.rollback().await
-        };
-        if let Err(e) = end {
-            let (kind, message) = describe_error(&e);
-            status = RunStatus::Failed;
-            error = Some((
-                kind.to_owned(),
-                format!("the webhook's writes could not be committed: {message}"),
-            ));
-        }
-        let error =
-            error.map(|(k, m)| (k, self.redact(&sanitize(&m, limits::ERROR_MESSAGE_BYTES))));
-        let finish = RunFinish {
-            status,
-            finished_at: Utc::now(),
-            duration_ms: started.elapsed().as_millis() as u64,
-            rows_written: data.db.rows_written,
-            http_calls: data.http.calls,
-            rate_limit_wait_ms: data.http.rate_limit_wait_ms,
-            retries: data.http.retries,
-            error_kind: error.as_ref().map(|(k, _)| k.clone()),
-            error_message: error.as_ref().map(|(_, m)| m.clone()),
+                ))
+            } else {
+                Ok(reply)
+            }
+        });
+        let settled = self.settle(&mut called.data, reply.is_ok()).await;
+        let reply = reply.and_then(|r| settled.map(|()| r));
+        let failed = reply.as_ref().err();
+        let outcome = RunOutcome {
+            run_id,
+            connector: connector.to_owned(),
+            job: "webhook".to_owned(),
+            status: failed.map_or(RunStatus::Succeeded, |f| f.status),
             summary: reply
                 .as_ref()
-                .filter(|_| status.is_success())
+                .ok()
                 .map(|r| format!("answered {}", r.status)),
-            counters: serde_json::json!({}),
+            counters: Vec::new(),
+            rows_written: called.data.db.rows_written,
+            error_kind: failed.map(|f| f.kind.clone()),
+            error_message: failed.map(|f| f.message.clone()),
+            dry_run: false,
+            duration: called.duration,
         };
-        self.store.finish_run(run_id, &finish).await?;
-        tracing::info!(
-            connector,
-            run_id,
-            status = status.as_str(),
-            duration_ms = finish.duration_ms,
-            error_kind = finish.error_kind.as_deref(),
-            "webhook handled"
-        );
-        Ok(match (status.is_success(), reply) {
-            (true, Some(reply)) => WebhookOutcome::Reply {
+        let counts = super::invoke::Counts::of(&called.data);
+        drop(called.data);
+        self.finish(&outcome, counts).await?;
+        Ok(match reply {
+            Ok(reply) => WebhookOutcome::Reply {
                 run_id,
                 status: reply.status,
                 body: reply.body,
             },
-            _ => WebhookOutcome::Failed {
+            Err(f) => WebhookOutcome::Failed {
                 run_id,
-                status,
-                message: finish.error_message.unwrap_or_default(),
+                status: f.status,
+                message: f.message,
             },
         })
     }

@@ -6,7 +6,14 @@ pub mod bindings;
 mod cache;
 
 use crate::capabilities::{
-    config::ConfigCap, db::DbCap, http::HttpCap, log::LogCap, stdio::StdioSink,
+    config::ConfigCap,
+    db::{DbCap, DbData, DbView},
+    http::HttpCap,
+    log::{CallRef, LogBudget, LogCap},
+    queue::{QueueCap, QueueData, QueueView},
+    state::{StateCap, StateData, StateView},
+    stdio::StdioSink,
+    tx::RunTx,
 };
 use anyhow::{Context, Result};
 use bindings::connector::host as wit;
@@ -55,34 +62,52 @@ pub struct Plugin {
     pub cache: CacheOutcome,
 }
 
-/// Everything one run's `Store` holds: WASI's context and one field per capability.
+/// The capabilities of one call, prepared by the runner for its connector and call.
+pub struct Caps {
+    /// The run transaction shared by db, state and queue.
+    pub tx: RunTx,
+    /// SQL on granted tables.
+    pub db: DbCap,
+    /// The connector's key/value state.
+    pub state: StateCap,
+    /// Enqueueing jobs.
+    pub queue: QueueCap,
+    /// Settings.
+    pub config: ConfigCap,
+    /// Outbound HTTP.
+    pub http: HttpCap,
+}
+
+/// Everything one call's `Store` holds: WASI's context and one field per capability.
 pub struct RunData {
     wasi: WasiCtx,
     table: ResourceTable,
     limiter: MemoryLimiter,
+    /// The run transaction shared by db, state and queue.
+    pub tx: RunTx,
+    /// SQL on granted tables.
+    pub db: DbCap,
+    /// The connector's key/value state.
+    pub state: StateCap,
+    /// Enqueueing jobs.
+    pub queue: QueueCap,
     /// Logging.
     pub log: LogCap,
     /// Settings.
     pub config: ConfigCap,
-    /// SQL and state.
-    pub db: DbCap,
     /// Outbound HTTP.
     pub http: HttpCap,
     stdout: StdioSink,
     stderr: StdioSink,
+    log_budget: Arc<LogBudget>,
 }
 
 impl RunData {
-    /// Store data for one run: WASI with nothing but clocks, random and captured stdio.
-    pub fn new(
-        log: LogCap,
-        config: ConfigCap,
-        db: DbCap,
-        http: HttpCap,
-        memory_limit: u64,
-        stdio: (StdioSink, StdioSink),
-    ) -> Self {
-        let (stdout, stderr) = stdio;
+    /// Store data for `call` of `connector`: the prepared capabilities, logging and captured
+    /// stdio on one per-call log budget, and WASI with nothing but clocks and random.
+    pub fn new(connector: Arc<str>, call: CallRef, caps: Caps, memory_limit: u64) -> Self {
+        let log_budget = Arc::new(LogBudget::default());
+        let (stdout, stderr) = StdioSink::pair(connector.clone(), call, log_budget.clone());
         let wasi = WasiCtx::builder()
             .stdout(stdout.clone())
             .stderr(stderr.clone())
@@ -90,16 +115,28 @@ impl RunData {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
+        let Caps {
+            tx,
+            db,
+            state,
+            queue,
+            config,
+            http,
+        } = caps;
         RunData {
             wasi,
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(memory_limit),
-            log,
-            config,
+            tx,
             db,
+            state,
+            queue,
+            log: LogCap::new(connector, call, log_budget.clone()),
+            config,
             http,
             stdout,
             stderr,
+            log_budget,
         }
     }
 
@@ -113,6 +150,11 @@ impl RunData {
     /// Whether the plugin tried to grow memory past its cap.
     pub fn hit_memory_limit(&self) -> bool {
         self.limiter.hit
+    }
+
+    /// Log events dropped past the call's cap.
+    pub fn log_events_dropped(&self) -> u64 {
+        self.log_budget.dropped()
     }
 }
 
@@ -171,6 +213,8 @@ pub enum CallOutcome<T> {
     Returned(T),
     /// The guest trapped; the message is for the run record.
     Trapped(String),
+    /// The guest called WASI `exit` with this code.
+    Exited(i32),
     /// The deadline passed (in guest code or inside a host call).
     Timeout,
     /// The guest grew memory past its cap.
@@ -205,10 +249,19 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
         wit::log::add_to_linker::<_, HasSelf<LogCap>>(&mut linker, |d| &mut d.log)?;
         wit::config::add_to_linker::<_, HasSelf<ConfigCap>>(&mut linker, |d| &mut d.config)?;
-        wit::db::add_to_linker::<_, HasSelf<DbCap>>(&mut linker, |d| &mut d.db)?;
-        wit::state::add_to_linker::<_, HasSelf<DbCap>>(&mut linker, |d| &mut d.db)?;
+        wit::db::add_to_linker::<_, DbData>(&mut linker, |d| DbView {
+            cap: &mut d.db,
+            tx: &mut d.tx,
+        })?;
+        wit::state::add_to_linker::<_, StateData>(&mut linker, |d| StateView {
+            cap: &mut d.state,
+            tx: &mut d.tx,
+        })?;
+        wit::queue::add_to_linker::<_, QueueData>(&mut linker, |d| QueueView {
+            cap: &mut d.queue,
+            tx: &mut d.tx,
+        })?;
         wit::http::add_to_linker::<_, HasSelf<HttpCap>>(&mut linker, |d| &mut d.http)?;
-        wit::queue::add_to_linker::<_, HasSelf<DbCap>>(&mut linker, |d| &mut d.db)?;
 
         Ok(Runtime {
             engine,
@@ -320,6 +373,8 @@ impl Runtime {
             Ok(Err(err)) => {
                 if data.hit_memory_limit() {
                     CallOutcome::OutOfMemory
+                } else if let Some(exit) = err.downcast_ref::<wasmtime_wasi::I32Exit>() {
+                    CallOutcome::Exited(exit.0)
                 } else if matches!(err.downcast_ref::<Trap>(), Some(Trap::Interrupt))
                     || started.elapsed() >= timeout
                 {
@@ -337,7 +392,8 @@ impl Runtime {
 fn trap_message(err: &wasmtime::Error) -> String {
     tracing::debug!(error = ?err, "plugin trapped");
     match err.downcast_ref::<Trap>() {
-        Some(trap) => format!("wasm trap: {trap}"),
+        // Its `Display` already reads "wasm trap: …".
+        Some(trap) => trap.to_string(),
         None => {
             let text = format!("{err}");
             text.lines().next().unwrap_or("trap").to_owned()

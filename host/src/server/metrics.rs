@@ -51,6 +51,7 @@ pub async fn render(daemon: &Daemon) -> anyhow::Result<String> {
     let totals = runner.store.run_totals().await?;
     let histograms = runner.store.duration_histograms().await?;
     let queue = runner.store.queue_depth().await?;
+    let job_rows = runner.store.job_rows_written().await?;
     let mut out = String::new();
 
     help(
@@ -97,14 +98,20 @@ pub async fn render(daemon: &Daemon) -> anyhow::Result<String> {
         ),
         (
             "connector_rows_written_total",
-            "Rows inserted, updated or deleted by runs.",
+            "Rows inserted, updated or deleted by runs (dry runs excluded) and queue jobs.",
             |t| t.rows_written,
             1.0,
         ),
     ];
     for (name, text, pick, scale) in series {
         help(&mut out, name, "counter", text);
-        for (connector, sum) in per_connector(pick) {
+        let mut sums = per_connector(pick);
+        if name == "connector_rows_written_total" {
+            for (connector, rows) in &job_rows {
+                *sums.entry(connector.as_str()).or_default() += rows;
+            }
+        }
+        for (connector, sum) in sums {
             let _ = writeln!(
                 out,
                 "{name}{{connector=\"{}\"}} {}",

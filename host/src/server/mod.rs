@@ -96,12 +96,24 @@ async fn trigger(
     if daemon.stopping() {
         return error(StatusCode::SERVICE_UNAVAILABLE, "the host is shutting down");
     }
-    let req = RunRequest {
+    let mut req = RunRequest {
         job: query.job,
         trigger: TriggerKind::Manual,
         dry_run: query.dry_run,
         ..RunRequest::manual()
     };
+    // Recorded first, so even an answer that does not wait names the run.
+    let run_id = match runner.begin_run(&name, &req).await {
+        Ok(id) => id,
+        Err(e) => {
+            tracing::warn!(connector = %name, error = format!("{e:#}"), "manual run failed to start");
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the run could not be started",
+            );
+        }
+    };
+    req.run_id = Some(run_id);
     let (tx, rx) = tokio::sync::oneshot::channel();
     let task_runner = runner.clone();
     let task_name = name.clone();
@@ -111,12 +123,16 @@ async fn trigger(
         })
         .await;
     if !spawned {
+        let _ = runner
+            .store
+            .fail_unstarted_run(run_id, "the host was shutting down")
+            .await;
         return error(StatusCode::SERVICE_UNAVAILABLE, "the host is shutting down");
     }
     if query.wait == Some(false) {
         return (
             StatusCode::ACCEPTED,
-            Json(json!({ "connector": name, "accepted": true })),
+            Json(json!({ "connector": name, "accepted": true, "run_id": run_id })),
         )
             .into_response();
     }

@@ -155,7 +155,7 @@ impl Store {
                 rows.join(", ")
             );
             let lease = (status == "running").then_some(lease_until);
-            let got: HashSet<(String, String, DateTime<Utc>)> = on_pool!(self, pool => {
+            let got: HashSet<(String, String, DateTime<Utc>)> = on_writer!(self, pool => {
                 let mut q = sqlx::query(&sql).bind(host).bind(lease).bind(now);
                 for &i in chunk {
                     let f = &fires[i];
@@ -196,7 +196,7 @@ impl Store {
         let done =
             "UPDATE schedule_fires SET status = 'done', updated_at = $4, lease_until = NULL \
             WHERE connector = $1 AND schedule = $2 AND scheduled_for = $3";
-        on_pool!(self, pool => sqlx::query(done)
+        on_writer!(self, pool => sqlx::query(done)
             .bind(&key.connector)
             .bind(&key.schedule)
             .bind(key.scheduled_for)
@@ -208,7 +208,7 @@ impl Store {
         if !promote {
             return Ok(None);
         }
-        let next = on_pool!(self, pool => sqlx::query_scalar::<_, DateTime<Utc>>(TAKE_QUEUED)
+        let next = on_writer!(self, pool => sqlx::query_scalar::<_, DateTime<Utc>>(TAKE_QUEUED)
             .bind(&key.connector)
             .bind(&key.schedule)
             .bind(host)
@@ -224,8 +224,40 @@ impl Store {
         }
     }
 
-    /// Takes fire `key` over for a retry of its abandoned run; false if it is no longer
-    /// running (the sweep already let it go).
+    /// Running fires whose lease ran out and whose last run ended without finishing its work,
+    /// because its host died (`abandoned`) or stopped (`interrupted`): each with that run's
+    /// attempt number. They are owed a retry while the schedule's `max_attempts` allows.
+    pub async fn retriable_fires(&self, now: DateTime<Utc>) -> Result<Vec<(FireKey, u32)>> {
+        let sql = "SELECT f.connector, f.schedule, f.scheduled_for, r.attempt \
+            FROM schedule_fires f JOIN runs r ON r.id = (SELECT MAX(r2.id) FROM runs r2 \
+              WHERE r2.connector = f.connector AND r2.schedule = f.schedule \
+              AND r2.scheduled_for = f.scheduled_for) \
+            WHERE f.status = 'running' AND f.lease_until < $1 \
+            AND r.status IN ('abandoned', 'interrupted')";
+        on_pool!(self, pool => {
+            let rows = sqlx::query(sql)
+                .bind(now)
+                .fetch_all(pool)
+                .await
+                .context("cannot look for fires to retry")?;
+            rows.iter()
+                .map(|r| {
+                    Ok((
+                        FireKey {
+                            connector: r.try_get(0)?,
+                            schedule: r.try_get(1)?,
+                            scheduled_for: r.try_get(2)?,
+                        },
+                        u32::try_from(r.try_get::<i64, _>(3)?).unwrap_or(1),
+                    ))
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .context("cannot look for fires to retry")
+        })
+    }
+
+    /// Takes fire `key` over for a retry of its last run, if its lease has run out; false if
+    /// another host took it first or it is no longer running.
     pub async fn retake_fire(
         &self,
         key: &FireKey,
@@ -235,8 +267,9 @@ impl Store {
     ) -> Result<bool> {
         let sql = "UPDATE schedule_fires SET host = $4, lease_until = $6, updated_at = $5, \
             trigger_kind = 'retry' \
-            WHERE connector = $1 AND schedule = $2 AND scheduled_for = $3 AND status = 'running'";
-        on_pool!(self, pool => sqlx::query(sql)
+            WHERE connector = $1 AND schedule = $2 AND scheduled_for = $3 AND status = 'running' \
+            AND lease_until < $5";
+        on_writer!(self, pool => sqlx::query(sql)
             .bind(&key.connector)
             .bind(&key.schedule)
             .bind(key.scheduled_for)
@@ -246,7 +279,7 @@ impl Store {
             .execute(pool)
             .await
             .map(|r| r.rows_affected() == 1))
-        .context("cannot take over an abandoned fire")
+        .context("cannot take over a fire to retry")
     }
 
     /// Deletes finished fires (`done`, `skipped`) scheduled before `before`, except each
@@ -260,7 +293,7 @@ impl Store {
             AND f.scheduled_for < (SELECT MAX(g.scheduled_for) FROM schedule_fires g \
               WHERE g.connector = f.connector AND g.schedule = f.schedule) \
             LIMIT $2)";
-        on_pool!(self, pool => sqlx::query(sql)
+        on_writer!(self, pool => sqlx::query(sql)
             .bind(before)
             .bind(i64::from(max))
             .execute(pool)
@@ -275,7 +308,7 @@ impl Store {
         let sql = "UPDATE schedule_fires SET status = 'done', updated_at = $1, lease_until = NULL \
             WHERE status = 'running' AND lease_until < $1 \
             RETURNING connector, schedule, scheduled_for";
-        on_pool!(self, pool => {
+        on_writer!(self, pool => {
             let rows = sqlx::query(sql)
                 .bind(now)
                 .fetch_all(pool)
@@ -338,7 +371,7 @@ impl Store {
              WHERE status = 'running' AND (lease_until IS NULL OR lease_until < $1){spare} \
              RETURNING id, connector, job, schedule, scheduled_for, attempt, host"
         );
-        let rows = on_pool!(self, pool => {
+        let rows = on_writer!(self, pool => {
             let rows = sqlx::query(&sql)
                 .bind(now)
                 .fetch_all(pool)

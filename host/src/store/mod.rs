@@ -1,11 +1,24 @@
 //! The host's database: SQLite (embedded default) or PostgreSQL chosen by URL, migrations, and
 //! the run log. Plugin SQL goes through `capabilities::db`, never through here.
 
-/// Runs the same sqlx expression on the host pool, whichever backend; both arms type-check apart.
+/// Runs the same sqlx expression on the host's read pool, whichever backend; both arms
+/// type-check apart.
 macro_rules! on_pool {
     ($store:expr, $pool:ident => $body:expr) => {
         match $store {
             Store::Sqlite { host: $pool, .. } => $body,
+            Store::Postgres { pool: $pool } => $body,
+        }
+    };
+}
+
+/// Like `on_pool!`, for statements that write: on SQLite they go through the one writer
+/// connection, so the host's writes and the runs' write transactions queue in order instead of
+/// racing for SQLite's lock.
+macro_rules! on_writer {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            Store::Sqlite { writer: $pool, .. } => $body,
             Store::Postgres { pool: $pool } => $body,
         }
     };
@@ -27,11 +40,20 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use std::path::Path;
 use std::str::FromStr;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-/// How long a SQLite connection waits for the write lock before it answers "database is locked".
-const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a SQLite connection waits for a lock held by another process (another host or a
+/// `connector-host run` on the same file) before it answers "database is locked". Within one
+/// process writers queue for the writer connection instead (see [`Store`]).
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long a host write (run records, heartbeats, fire claims, queue leases) waits for the
+/// writer connection: the host's own bookkeeping queues rather than fails. A run's write
+/// transaction waits at most until the run's deadline.
+const SQLITE_WRITER_WAIT: Duration = Duration::from_secs(3600);
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
@@ -48,14 +70,24 @@ pub enum Backend {
 /// Connection pools to the host database. Cheap to clone.
 #[derive(Clone, Debug)]
 pub enum Store {
-    /// SQLite keeps two pools on one file: the host's own (run log) and the plugins'. Plugin
-    /// connections carry a per-run progress handler that interrupts queries past the run's
-    /// deadline, and keeping them apart means such a handler never touches host queries.
+    /// SQLite has one writer at a time. Rather than let connections race for its lock (a
+    /// transaction that read first cannot upgrade to a writer once another connection has
+    /// committed, and the busy timeout does not apply to that), every write in this process
+    /// goes through one writer connection, whose pool hands it out first come, first served:
+    /// the host's own writes and the runs' write transactions queue fairly. Reads use the other
+    /// pools and never wait for the writer (WAL).
     Sqlite {
-        /// Host bookkeeping.
+        /// The host's reads (run log, status, metrics).
         host: SqlitePool,
-        /// Plugin transactions.
+        /// The one connection that writes: host bookkeeping and run transactions.
+        writer: SqlitePool,
+        /// Plugins' reads outside a write transaction (read-only connections).
         plugins: SqlitePool,
+        /// Which run holds the writer, for the message of whoever waits for it.
+        hold: Arc<WriterHold>,
+        /// The file that shares rate-limit windows between processes using this database
+        /// (`store::rates`); none for an in-memory database.
+        rates: Option<std::path::PathBuf>,
     },
     /// PostgreSQL needs no such split: a run's deadline is a `SET LOCAL statement_timeout`.
     Postgres {
@@ -77,17 +109,41 @@ impl Store {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(SQLITE_BUSY_TIMEOUT)
                 .foreign_keys(true);
+            let file = opts.get_filename();
+            let rates =
+                (!file.as_os_str().is_empty() && file != Path::new(":memory:")).then(|| {
+                    let mut name = file.as_os_str().to_owned();
+                    name.push(".rate-limits");
+                    std::path::PathBuf::from(name)
+                });
+            let open = |e| {
+                anyhow::Error::new(e)
+                    .context(format!("cannot open sqlite database {}", redact_url(url)))
+            };
+            // The writer connects first: it creates the file and switches it to WAL.
+            let writer = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(SQLITE_WRITER_WAIT)
+                .connect_with(opts.clone())
+                .await
+                .map_err(open)?;
             let host = SqlitePoolOptions::new()
                 .max_connections(4)
                 .connect_with(opts.clone())
                 .await
-                .with_context(|| format!("cannot open sqlite database {}", redact_url(url)))?;
+                .map_err(open)?;
             let plugins = SqlitePoolOptions::new()
                 .max_connections(16)
-                .connect_with(opts)
+                .connect_with(opts.read_only(true))
                 .await
-                .with_context(|| format!("cannot open sqlite database {}", redact_url(url)))?;
-            Ok(Store::Sqlite { host, plugins })
+                .map_err(open)?;
+            Ok(Store::Sqlite {
+                host,
+                writer,
+                plugins,
+                hold: Arc::default(),
+                rates,
+            })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let opts = PgConnectOptions::from_str(url).with_context(|| {
                 format!("database url {}: not a valid postgres url", redact_url(url))
@@ -118,7 +174,7 @@ impl Store {
     /// Applies pending migrations; safe to call at every start.
     pub async fn migrate(&self) -> Result<()> {
         match self {
-            Store::Sqlite { host, .. } => SQLITE_MIGRATIONS.run(host).await,
+            Store::Sqlite { writer, .. } => SQLITE_MIGRATIONS.run(writer).await,
             Store::Postgres { pool } => POSTGRES_MIGRATIONS.run(pool).await,
         }
         .context("database migration failed")
@@ -127,12 +183,44 @@ impl Store {
     /// Closes every pool, waiting for connections to be returned.
     pub async fn close(&self) {
         match self {
-            Store::Sqlite { host, plugins } => {
+            Store::Sqlite {
+                host,
+                writer,
+                plugins,
+                ..
+            } => {
                 plugins.close().await;
                 host.close().await;
+                writer.close().await;
             }
             Store::Postgres { pool } => pool.close().await,
         }
+    }
+}
+
+/// Which run of this process holds SQLite's writer connection, and since when.
+#[derive(Debug, Default)]
+pub struct WriterHold(Mutex<Option<(Arc<str>, Instant)>>);
+
+impl WriterHold {
+    /// Records that `who` took the writer now.
+    pub fn take(&self, who: Arc<str>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some((who, Instant::now()));
+    }
+
+    /// Records that `who` let the writer go (unless someone else holds it by now).
+    pub fn release(&self, who: &Arc<str>) {
+        let mut hold = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if hold.as_ref().is_some_and(|(w, _)| Arc::ptr_eq(w, who)) {
+            *hold = None;
+        }
+    }
+
+    /// "run 12 of connector kit, for 34s", when a run holds it.
+    pub fn describe(&self) -> Option<String> {
+        let hold = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        hold.as_ref()
+            .map(|(who, since)| format!("{who}, for {}s", since.elapsed().as_secs()))
     }
 }
 

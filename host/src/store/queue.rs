@@ -48,6 +48,8 @@ pub struct JobFilter {
     pub status: Option<String>,
     /// Only this connector.
     pub connector: Option<String>,
+    /// Only this kind of job.
+    pub kind: Option<String>,
 }
 
 fn placeholders(from: usize, n: usize) -> String {
@@ -68,7 +70,7 @@ impl Store {
             "UPDATE queue_jobs SET status = 'pending', lease_until = NULL, leased_by = NULL, \
             updated_at = $1, last_error = 'the worker holding the job stopped (lease expired)' \
             WHERE status = 'processing' AND lease_until < $1";
-        let n = on_pool!(self, pool => {
+        let n = on_writer!(self, pool => {
             sqlx::query(fail).bind(now).execute(pool).await?;
             sqlx::query(retry).bind(now).execute(pool).await.map(|r| r.rows_affected())
         })
@@ -102,14 +104,14 @@ impl Store {
             placeholders(4, connectors.len())
         );
         let row = match self {
-            // One statement: SQLite takes the write lock for it and waits for it properly.
-            Store::Sqlite { host, .. } => {
+            // One statement on the writer connection.
+            Store::Sqlite { writer, .. } => {
                 let mut q = sqlx::query(&sql).bind(until).bind(worker).bind(now);
                 for c in connectors {
                     q = q.bind(c);
                 }
                 let row = q
-                    .fetch_optional(host)
+                    .fetch_optional(writer)
                     .await
                     .context("cannot lease a queue job")?;
                 row.map(to_job)
@@ -159,7 +161,7 @@ impl Store {
                 WHERE id = $1 AND leased_by = $2 AND status = 'processing' AND $4 IS NULL"
             }
         };
-        on_pool!(self, pool => sqlx::query(sql)
+        on_writer!(self, pool => sqlx::query(sql)
             .bind(id)
             .bind(worker)
             .bind(error)
@@ -176,12 +178,14 @@ impl Store {
         let sql =
             "SELECT id, connector, kind, status, attempts, max_attempts, run_after, dedup_key, \
             last_error FROM queue_jobs WHERE ($1 IS NULL OR status = $1) \
-            AND ($2 IS NULL OR connector = $2) ORDER BY id DESC LIMIT $3";
+            AND ($2 IS NULL OR connector = $2) AND ($4 IS NULL OR kind = $4) \
+            ORDER BY id DESC LIMIT $3";
         on_pool!(self, pool => {
             let rows = sqlx::query(sql)
                 .bind(filter.status.as_deref())
                 .bind(filter.connector.as_deref())
                 .bind(i64::from(limit))
+                .bind(filter.kind.as_deref())
                 .fetch_all(pool)
                 .await
                 .context("cannot read the queue")?;
@@ -210,7 +214,7 @@ impl Store {
             attempts = attempts - 1, updated_at = $2, \
             last_error = 'the host stopped during this attempt; it does not count' \
             WHERE status = 'processing' AND substr(leased_by, 1, length($1)) = $1";
-        on_pool!(self, pool => sqlx::query(sql)
+        on_writer!(self, pool => sqlx::query(sql)
             .bind(holder)
             .bind(now)
             .execute(pool)
@@ -229,7 +233,7 @@ impl Store {
         let sql = "UPDATE queue_jobs SET status = 'pending', attempts = 0, run_after = $1, \
             finished_at = NULL, leased_by = NULL, updated_at = $1 \
             WHERE status = 'failed' AND ($2 IS NULL OR id = $2) AND ($3 IS NULL OR connector = $3)";
-        on_pool!(self, pool => sqlx::query(sql)
+        on_writer!(self, pool => sqlx::query(sql)
             .bind(now)
             .bind(id)
             .bind(filter.connector.as_deref())
@@ -239,13 +243,22 @@ impl Store {
         .context("cannot retry failed jobs")
     }
 
-    /// Deletes finished jobs (completed or failed) that finished before `before`.
-    pub async fn purge_jobs(&self, filter: &JobFilter, before: DateTime<Utc>) -> Result<u64> {
-        let sql = "DELETE FROM queue_jobs WHERE status IN ('completed', 'failed') \
-            AND ($1 IS NULL OR status = $1) AND ($2 IS NULL OR connector = $2) AND finished_at < $3";
-        on_pool!(self, pool => sqlx::query(sql)
+    /// Deletes the jobs `filter` matches (without a status: the finished ones, completed or
+    /// failed) last touched before `before`. A job deleted while a worker holds it is not
+    /// completed: the worker finds it gone and rolls its writes back.
+    pub async fn purge_jobs(
+        &self,
+        filter: &JobFilter,
+        before: Option<DateTime<Utc>>,
+    ) -> Result<u64> {
+        let sql = "DELETE FROM queue_jobs WHERE \
+            (($1 IS NULL AND status IN ('completed', 'failed')) OR status = $1) \
+            AND ($2 IS NULL OR connector = $2) AND ($3 IS NULL OR kind = $3) \
+            AND ($4 IS NULL OR COALESCE(finished_at, updated_at) < $4)";
+        on_writer!(self, pool => sqlx::query(sql)
             .bind(filter.status.as_deref())
             .bind(filter.connector.as_deref())
+            .bind(filter.kind.as_deref())
             .bind(before)
             .execute(pool)
             .await

@@ -1,25 +1,48 @@
-//! Rate-limit windows shared through PostgreSQL, so that N hosts together stay within a pool's
-//! quota (DESIGN.md §7). Each pool keeps a log of granted starts in `rate_limit_grants`; a grant
-//! is decided under a per-pool advisory lock and timed by the database's clock, so hosts with
-//! skewed clocks still agree.
+//! Rate-limit windows shared by every process on one database, so that they together stay
+//! within a pool's quota (DESIGN.md §7): N hosts on one PostgreSQL, or a `serve` and a
+//! `connector-host run` on one SQLite file.
+//!
+//! On PostgreSQL each pool keeps a log of granted starts in `rate_limit_grants`; a grant is
+//! decided under a per-pool advisory lock and timed by the database's clock, so hosts with
+//! skewed clocks still agree. On SQLite the log lives in a small file beside the database
+//! (`<db>.rate-limits`), read and rewritten under an exclusive file lock: the database's own
+//! write lock cannot serve, since a run may hold it for seconds and every request start would
+//! wait behind it. Processes on one machine share one clock.
 
 use super::Store;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::io::{Read, Seek, Write};
+use std::path::Path;
+use std::time::{Duration, SystemTime};
 
 impl Store {
     /// Grants one request start in pool `name` (`limit` per `window`) if the pool's window has
-    /// room now; otherwise returns how long until it will. Only PostgreSQL shares windows; on
-    /// SQLite every start is granted (one host's in-memory limiter is the whole story).
+    /// room now; otherwise returns how long until it will. An in-memory SQLite database shares
+    /// nothing: every start is granted.
     pub async fn grant_rate_slot(
         &self,
         name: &str,
         limit: u32,
         window: Duration,
     ) -> Result<Result<(), Duration>> {
-        let Store::Postgres { pool } = self else {
-            return Ok(Ok(()));
+        let pool = match self {
+            Store::Postgres { pool } => pool,
+            Store::Sqlite { rates: None, .. } => return Ok(Ok(())),
+            Store::Sqlite {
+                rates: Some(path), ..
+            } => {
+                let (file, name) = (path.clone(), name.to_owned());
+                return tokio::task::spawn_blocking(move || {
+                    grant_in_file(&file, &name, limit, window, SystemTime::now())
+                })
+                .await
+                .context("the shared rate limit failed")?
+                .with_context(|| {
+                    format!("cannot use the shared rate-limit file {}", path.display())
+                });
+            }
         };
         let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
         let mut tx = pool
@@ -74,5 +97,82 @@ impl Store {
         let free_at = oldest.unwrap_or(now) + chrono::Duration::milliseconds(window_ms);
         let wait = (free_at - now).to_std().unwrap_or_default();
         Ok(Err(wait.max(Duration::from_millis(1))))
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+fn epoch_ms(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The file-backed grant of [`Store::grant_rate_slot`]: the file holds, per pool, the start
+/// times (ms since the epoch) granted within the last window, as JSON.
+fn grant_in_file(
+    path: &Path,
+    pool: &str,
+    limit: u32,
+    window: Duration,
+    now: SystemTime,
+) -> std::io::Result<Result<(), Duration>> {
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)?;
+    file.lock()?;
+    let mut text = String::new();
+    file.read_to_string(&mut text)?;
+    // A torn write (a process killed mid-write) loses the windows, not the service.
+    let mut pools: BTreeMap<String, Vec<u64>> = serde_json::from_str(&text).unwrap_or_default();
+    let now = epoch_ms(now);
+    let window = window.as_millis() as u64;
+    let starts = pools.entry(pool.to_owned()).or_default();
+    starts.retain(|&t| t + window > now);
+    let limit = limit.max(1) as usize;
+    let verdict = if starts.len() < limit {
+        starts.push(now);
+        Ok(())
+    } else {
+        // Room comes when the start `limit` places back leaves the window.
+        let free_at = starts[starts.len() - limit] + window;
+        Err(Duration::from_millis(free_at.saturating_sub(now).max(1)))
+    };
+    pools.retain(|_, starts| !starts.is_empty());
+    let text = serde_json::to_vec(&pools).map_err(std::io::Error::other)?;
+    file.set_len(0)?;
+    file.rewind()?;
+    file.write_all(&text)?;
+    file.unlock()?;
+    Ok(verdict)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_file_window_admits_the_quota_then_says_how_long_to_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.rate-limits");
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let w = Duration::from_secs(1);
+        for i in 0..3 {
+            assert_eq!(grant_in_file(&path, "p", 3, w, at(i * 10)).unwrap(), Ok(()));
+        }
+        // The fourth must wait until the first start leaves the window.
+        assert_eq!(
+            grant_in_file(&path, "p", 3, w, at(100)).unwrap(),
+            Err(Duration::from_millis(900))
+        );
+        // Another pool is counted apart.
+        assert_eq!(grant_in_file(&path, "q", 1, w, at(100)).unwrap(), Ok(()));
+        assert_eq!(grant_in_file(&path, "p", 3, w, at(1000)).unwrap(), Ok(()));
+        // A file that is not ours starts over rather than failing.
+        std::fs::write(&path, "garbage").unwrap();
+        assert_eq!(grant_in_file(&path, "p", 3, w, at(1001)).unwrap(), Ok(()));
     }
 }

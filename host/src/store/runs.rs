@@ -75,6 +75,8 @@ pub struct RunFinish {
     pub http_calls: u64,
     pub rate_limit_wait_ms: u64,
     pub retries: u64,
+    /// Log events dropped past the per-call cap.
+    pub log_events_dropped: u64,
     pub error_kind: Option<String>,
     pub error_message: Option<String>,
     pub summary: Option<String>,
@@ -106,6 +108,7 @@ pub struct RunRecord {
     pub schedule: Option<String>,
     pub host: Option<String>,
     pub duration_ms: Option<i64>,
+    pub log_events_dropped: i64,
 }
 
 /// Reads one row of `SELECT_RUNS` (either backend's row type) into a [`RunRecord`].
@@ -135,6 +138,7 @@ macro_rules! read_run {
                 schedule: r.try_get(17)?,
                 host: r.try_get(18)?,
                 duration_ms: r.try_get(19)?,
+                log_events_dropped: r.try_get(21)?,
                 counters: serde_json::from_str(&counters).unwrap_or_default(),
             })
         })()
@@ -145,6 +149,9 @@ const SELECT_RUNS: &str = "SELECT id, connector, job, trigger_kind, scheduled_fo
     dry_run, started_at, finished_at, status, rows_written, http_calls, rate_limit_wait_ms, \
     retries, error_kind, error_message, summary, schedule, host, duration_ms, counters";
 
+/// What follows the counters column in every read of the run log.
+const SELECT_RUNS_TAIL: &str = ", log_events_dropped";
+
 impl Store {
     /// Records a run as `running` and returns its id.
     pub async fn insert_run(&self, run: &NewRun<'_>) -> Result<i64> {
@@ -152,7 +159,7 @@ impl Store {
             "INSERT INTO runs (connector, job, trigger_kind, scheduled_for, attempt, dry_run, \
                    started_at, status, schedule, host, lease_until) \
                    VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', $8, $9, $10) RETURNING id";
-        let id: i64 = on_pool!(self, pool => sqlx::query_scalar(sql)
+        let id: i64 = on_writer!(self, pool => sqlx::query_scalar(sql)
             .bind(run.connector)
             .bind(run.job)
             .bind(run.trigger)
@@ -192,7 +199,7 @@ impl Store {
                 rows.join(", ")
             );
             let got: Vec<(i64, Key)> =
-                on_pool!(self, pool => {
+                on_writer!(self, pool => {
                     let mut q = sqlx::query_as::<_, (i64, String, Option<String>, Option<DateTime<Utc>>)>(&sql);
                     for run in chunk {
                         q = q
@@ -237,16 +244,16 @@ impl Store {
         let sql_sqlite = "UPDATE runs SET status = $2, finished_at = $3, rows_written = $4, \
             http_calls = $5, rate_limit_wait_ms = $6, retries = $7, error_kind = $8, \
             error_message = $9, summary = $10, counters = $11, duration_ms = $12, \
-            lease_until = NULL WHERE id = $1 AND status = 'running'";
+            log_events_dropped = $13, lease_until = NULL WHERE id = $1 AND status = 'running'";
         let sql_pg = "UPDATE runs SET status = $2, finished_at = $3, rows_written = $4, \
             http_calls = $5, rate_limit_wait_ms = $6, retries = $7, error_kind = $8, \
             error_message = $9, summary = $10, counters = $11::jsonb, duration_ms = $12, \
-            lease_until = NULL WHERE id = $1 AND status = 'running'";
+            log_events_dropped = $13, lease_until = NULL WHERE id = $1 AND status = 'running'";
         let sql = match self {
             Store::Sqlite { .. } => sql_sqlite,
             Store::Postgres { .. } => sql_pg,
         };
-        on_pool!(self, pool => sqlx::query(sql)
+        on_writer!(self, pool => sqlx::query(sql)
             .bind(id)
             .bind(f.status.as_str())
             .bind(f.finished_at)
@@ -259,6 +266,7 @@ impl Store {
             .bind(f.summary.as_deref())
             .bind(&counters)
             .bind(saturating_i64(f.duration_ms))
+            .bind(saturating_i64(f.log_events_dropped))
             .execute(pool)
             .await
             .map(|r| r.rows_affected() == 1))
@@ -270,7 +278,7 @@ impl Store {
     pub async fn fail_unstarted_run(&self, id: i64, why: &str) -> Result<()> {
         let sql = "UPDATE runs SET status = 'failed', finished_at = $2, error_kind = 'internal', \
             error_message = $3, lease_until = NULL WHERE id = $1 AND status = 'running'";
-        on_pool!(self, pool => sqlx::query(sql)
+        on_writer!(self, pool => sqlx::query(sql)
             .bind(id)
             .bind(Utc::now())
             .bind(crate::limits::truncate(why, crate::limits::ERROR_MESSAGE_BYTES))
@@ -290,7 +298,7 @@ impl Store {
         let runs = "UPDATE runs SET lease_until = $2 WHERE id = $1 AND status = 'running'";
         let fires = "UPDATE schedule_fires SET lease_until = $4 WHERE connector = $1 \
             AND schedule = $2 AND scheduled_for = $3 AND status = 'running'";
-        on_pool!(self, pool => {
+        on_writer!(self, pool => {
             let held = sqlx::query(runs).bind(id).bind(until).execute(pool).await?;
             if let (1, Some(key)) = (held.rows_affected(), fire) {
                 sqlx::query(fires)
@@ -306,14 +314,16 @@ impl Store {
         .context("cannot renew a run's lease")
     }
 
-    /// Marks runs `ids` (still `running`) `interrupted`: the host is stopping.
+    /// Marks runs `ids` (still `running`) `interrupted`: the host is stopping. Their fires stay
+    /// running with their lease expired, so the next sweep (another host's, or this host's at
+    /// its next start) retries them like an abandoned run's, within `max_attempts`.
     pub async fn interrupt_runs(&self, ids: &[i64], now: DateTime<Utc>, why: &str) -> Result<u64> {
         let mut n = 0;
         for id in ids {
             let sql = "UPDATE runs SET status = 'interrupted', finished_at = $2, \
                 error_kind = 'interrupted', error_message = $3, lease_until = NULL \
                 WHERE id = $1 AND status = 'running'";
-            n += on_pool!(self, pool => sqlx::query(sql)
+            n += on_writer!(self, pool => sqlx::query(sql)
                 .bind(id)
                 .bind(now)
                 .bind(why)
@@ -321,12 +331,12 @@ impl Store {
                 .await
                 .map(|r| r.rows_affected()))
             .context("cannot mark runs interrupted")?;
-            let fires = "UPDATE schedule_fires SET status = 'done', updated_at = $2, \
-                lease_until = NULL WHERE status = 'running' AND EXISTS (SELECT 1 FROM runs r \
+            let fires = "UPDATE schedule_fires SET updated_at = $2, lease_until = $2 \
+                WHERE status = 'running' AND EXISTS (SELECT 1 FROM runs r \
                 WHERE r.id = $1 AND r.connector = schedule_fires.connector \
                 AND r.schedule = schedule_fires.schedule \
                 AND r.scheduled_for = schedule_fires.scheduled_for)";
-            on_pool!(self, pool => sqlx::query(fires).bind(id).bind(now).execute(pool).await.map(drop))
+            on_writer!(self, pool => sqlx::query(fires).bind(id).bind(now).execute(pool).await.map(drop))
                 .context("cannot mark runs interrupted")?;
         }
         Ok(n)
@@ -335,7 +345,7 @@ impl Store {
     /// One run by id.
     pub async fn run_by_id(&self, id: i64) -> Result<Option<RunRecord>> {
         let sql = format!(
-            "{SELECT_RUNS}{} FROM runs WHERE id = $1",
+            "{SELECT_RUNS}{}{SELECT_RUNS_TAIL} FROM runs WHERE id = $1",
             self.counters_text()
         );
         on_pool!(self, pool => {
@@ -351,7 +361,7 @@ impl Store {
     /// The most recent runs, newest first, optionally of one connector.
     pub async fn recent_runs(&self, limit: u32, connector: Option<&str>) -> Result<Vec<RunRecord>> {
         let sql = format!(
-            "{SELECT_RUNS}{} FROM runs WHERE ($1 IS NULL OR connector = $1) \
+            "{SELECT_RUNS}{}{SELECT_RUNS_TAIL} FROM runs WHERE ($1 IS NULL OR connector = $1) \
              ORDER BY id DESC LIMIT $2",
             self.counters_text()
         );

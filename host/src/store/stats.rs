@@ -41,12 +41,15 @@ pub struct DurationHistogram {
 }
 
 impl Store {
-    /// Run totals by connector and status.
+    /// Run totals by connector and status. Rows a dry run would have written are not counted.
     pub async fn run_totals(&self) -> Result<Vec<RunTotals>> {
-        let sql = "SELECT connector, status, COUNT(*), COALESCE(SUM(http_calls), 0), \
-            COALESCE(SUM(rate_limit_wait_ms), 0), COALESCE(SUM(retries), 0), \
-            COALESCE(SUM(rows_written), 0) FROM runs GROUP BY connector, status \
-            ORDER BY connector, status";
+        // PostgreSQL sums BIGINT columns as NUMERIC: every sum is cast back.
+        let sql = "SELECT connector, status, COUNT(*), \
+            CAST(COALESCE(SUM(http_calls), 0) AS BIGINT), \
+            CAST(COALESCE(SUM(rate_limit_wait_ms), 0) AS BIGINT), \
+            CAST(COALESCE(SUM(retries), 0) AS BIGINT), \
+            CAST(COALESCE(SUM(CASE WHEN dry_run THEN 0 ELSE rows_written END), 0) AS BIGINT) \
+            FROM runs GROUP BY connector, status ORDER BY connector, status";
         on_pool!(self, pool => {
             let rows = sqlx::query(sql).fetch_all(pool).await.context("cannot read the runs table")?;
             rows.iter()
@@ -72,13 +75,14 @@ impl Store {
             .iter()
             .map(|b| {
                 format!(
-                    "SUM(CASE WHEN duration_ms <= {} THEN 1 ELSE 0 END)",
+                    "CAST(SUM(CASE WHEN duration_ms <= {} THEN 1 ELSE 0 END) AS BIGINT)",
                     (b * 1000.0) as i64
                 )
             })
             .collect();
         let sql = format!(
-            "SELECT connector, COUNT(duration_ms), COALESCE(SUM(duration_ms), 0), {} FROM runs \
+            "SELECT connector, COUNT(duration_ms), CAST(COALESCE(SUM(duration_ms), 0) AS BIGINT), \
+             {} FROM runs \
              WHERE duration_ms IS NOT NULL GROUP BY connector ORDER BY connector",
             buckets.join(", ")
         );
@@ -98,6 +102,19 @@ impl Store {
                 })
                 .collect::<Result<Vec<_>, sqlx::Error>>()
                 .context("cannot read the runs table")
+        })
+    }
+
+    /// Rows written by completed queue jobs, by connector (purged jobs no longer count).
+    pub async fn job_rows_written(&self) -> Result<Vec<(String, i64)>> {
+        let sql = "SELECT connector, CAST(COALESCE(SUM(rows_written), 0) AS BIGINT) \
+            FROM queue_jobs WHERE status = 'completed' GROUP BY connector ORDER BY connector";
+        on_pool!(self, pool => {
+            let rows = sqlx::query(sql).fetch_all(pool).await.context("cannot read the queue")?;
+            rows.iter()
+                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .context("cannot read the queue")
         })
     }
 

@@ -68,6 +68,15 @@ impl Connector for Testkit {
                 Ok(RunSummary::new(format!("enqueued {n}")))
             }
             "big-log" => big_log(),
+            "pages" => pages(),
+            "write-past-deadline" => write_past_deadline(),
+            "enqueue-each" => enqueue_each(),
+            "read-sleep-write" => read_sleep_write(ctx.run_id),
+            "hold-writer" => hold_writer(),
+            "huge-select" => huge_select(),
+            "log-flood" => log_flood(),
+            "state-flood" => state_flood(),
+            "exit" => std::process::exit(3),
             "stdout" => stdout(),
             "fail" => Err(Error::upstream("testkit asked to fail")),
             other => Err(Error::invalid(format!("unknown job {other}"))),
@@ -149,10 +158,195 @@ impl Connector for Testkit {
                 Err(JobError::Retry(format!("attempt {} failed", job.attempt)))
             }
             "permanent" => Err(JobError::Permanent("this job can never work".into())),
+            // Fails only after a while, to show back-off counts from the failure.
+            "sleep-fail" => {
+                let ms: u64 = config::get_or("job_sleep_ms", 2000)
+                    .map_err(|e| JobError::Permanent(format!("{e:?}")))?;
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+                Err(JobError::Retry(format!(
+                    "attempt {} failed late",
+                    job.attempt
+                )))
+            }
+            // Enqueues a follow-up job (for the queue's default attempts on jobs from jobs).
+            "chain" => queue::enqueue("noop", &serde_json::json!({}), queue::Options::default())
+                .map(drop)
+                .map_err(|e| JobError::Retry(format!("{e:?}"))),
+            "log" => {
+                log::info("job says hello", &[("attempt", &job.attempt.to_string())]);
+                Ok(())
+            }
             "trap" => panic!("job {} trapped", job.id),
             other => Err(JobError::Permanent(format!("unknown kind {other}"))),
         }
     }
+}
+
+/// Writes `pages` pages of `rows` rows (ids `p{page}-{row}`), each followed by a cursor in
+/// state, an enqueued job and a checkpoint, as a paging connector does.
+fn pages() -> Result<RunSummary, Error> {
+    let pages: i64 = config::get_or("pages", 3)?;
+    let rows: i64 = config::get_or("rows", 2)?;
+    let start: i64 = state::get_json("page")?.unwrap_or(0);
+    let mut written = 0;
+    for page in start..start + pages {
+        let batch: Vec<db::Row> = (0..rows)
+            .map(|r| {
+                vec![
+                    Value::Text(format!("p{page}-{r}")),
+                    Value::Integer(page),
+                    Value::Text("page".into()),
+                ]
+            })
+            .collect();
+        written += db::upsert("kit_items", &["id", "n", "label"], &["id"], &batch)?;
+        state::set_json("page", &(page + 1))?;
+        queue::enqueue(
+            "noop",
+            &serde_json::json!({ "page": page }),
+            queue::Options::default(),
+        )?;
+        state::checkpoint()?;
+    }
+    Ok(RunSummary::new(format!("wrote {pages} pages")).counter("rows", written))
+}
+
+/// Writes a row and a job, stalls in a query until the deadline interrupts it, then keeps
+/// writing as if nothing happened: none of it may reach the database.
+fn write_past_deadline() -> Result<RunSummary, Error> {
+    db::execute(
+        "INSERT INTO kit_items (id, n, label) VALUES ('before', 1, 'before')",
+        &[],
+    )?;
+    queue::enqueue(
+        "ok",
+        &serde_json::json!("before"),
+        queue::Options::default(),
+    )?;
+    let stalled = db::query(
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000000) \
+         SELECT count(*) FROM c",
+        &[],
+    );
+    let mut after = vec![format!(
+        "stall: {}",
+        stalled.err().map_or("ok", |e| e.kind())
+    )];
+    for i in 0..50 {
+        let e = queue::enqueue("ok", &serde_json::json!(i), queue::Options::default());
+        let w = db::execute(
+            "INSERT INTO kit_items (id, n, label) VALUES ($1, $2, 'after')",
+            &[Value::Text(format!("after-{i}")), Value::Integer(i)],
+        );
+        after.push(format!(
+            "{}/{}",
+            e.err().map_or("ok", |e| e.kind()),
+            w.err().map_or("ok", |e| e.kind())
+        ));
+    }
+    Ok(RunSummary::new(serde_json::to_string(&after)?))
+}
+
+/// Enqueues each job of the `jobs` setting, carrying on past errors, then checkpoints; the
+/// summary is `{"results": [...], "checkpoint": ...}` with "ok" or the error's kind.
+fn enqueue_each() -> Result<RunSummary, Error> {
+    #[derive(serde::Deserialize)]
+    struct Spec {
+        kind: String,
+        #[serde(default)]
+        payload: serde_json::Value,
+    }
+    let specs: Vec<Spec> = config::get_or("jobs", Vec::new())?;
+    let results: Vec<&str> = specs
+        .iter()
+        .map(
+            |s| match queue::enqueue(&s.kind, &s.payload, queue::Options::default()) {
+                Ok(_) => "ok",
+                Err(e) => e.kind(),
+            },
+        )
+        .collect();
+    let checkpoint = state::checkpoint().err().map_or("ok", |e| e.kind());
+    Ok(RunSummary::new(
+        serde_json::json!({ "results": results, "checkpoint": checkpoint }).to_string(),
+    ))
+}
+
+/// Reads its cursor, waits `sleep_ms` (another connection commits meanwhile), then writes: the
+/// read-then-write pattern SQLite refuses to upgrade when a deferred transaction is used.
+fn read_sleep_write(run_id: u64) -> Result<RunSummary, Error> {
+    let ms: u64 = config::get_or("sleep_ms", 200)?;
+    let label: String = config::get_or("label", "rsw".to_owned())?;
+    let seen: i64 = state::get_json(&label)?.unwrap_or(0);
+    db::query("SELECT count(*) FROM kit_items", &[])?;
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    db::execute(
+        "INSERT INTO kit_items (id, n, label) VALUES ($1, $2, $3)",
+        &[
+            Value::Text(format!("{label}-{run_id}")),
+            Value::Integer(seen),
+            Value::Text(label.clone()),
+        ],
+    )?;
+    state::set_json(&label, &(seen + 1))?;
+    Ok(RunSummary::new(format!("wrote {label}-{run_id}")))
+}
+
+/// Writes a row and then holds its transaction open for `sleep_ms` without a checkpoint.
+fn hold_writer() -> Result<RunSummary, Error> {
+    let ms: u64 = config::get_or("sleep_ms", 3000)?;
+    db::execute(
+        "INSERT INTO kit_items (id, n, label) VALUES ('held', 1, 'hold')",
+        &[],
+    )?;
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    Ok(RunSummary::new("held the writer"))
+}
+
+/// A query whose result never ends, then a small one in the same run; the summary reports
+/// both outcomes.
+fn huge_select() -> Result<RunSummary, Error> {
+    let huge = db::query(
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c",
+        &[],
+    );
+    let after = db::query("SELECT 1 AS one", &[]);
+    Ok(RunSummary::new(format!(
+        "{}/{}",
+        huge.err().map_or("ok", |e| e.kind()),
+        after.err().map_or("ok", |e| e.kind())
+    )))
+}
+
+/// Logs `events` events (and as many stdout lines).
+fn log_flood() -> Result<RunSummary, Error> {
+    let n: u64 = config::get_or("events", 20_000)?;
+    for i in 0..n {
+        log::info("flood", &[("i", &i.to_string())]);
+    }
+    Ok(RunSummary::new(format!("logged {n}")))
+}
+
+/// Sets state keys of `value_bytes` bytes until the host refuses; the summary is
+/// `{"stored": n, "error": kind}`.
+fn state_flood() -> Result<RunSummary, Error> {
+    let max: u64 = config::get_or("keys", 5_000)?;
+    let bytes: usize = config::get_or("value_bytes", 16)?;
+    let value = "v".repeat(bytes);
+    let mut stored = 0;
+    let mut error = "none";
+    for i in 0..max {
+        match state::set(&format!("key-{i}"), &value) {
+            Ok(()) => stored += 1,
+            Err(e) => {
+                error = e.kind();
+                break;
+            }
+        }
+    }
+    Ok(RunSummary::new(
+        serde_json::json!({ "stored": stored, "error": error }).to_string(),
+    ))
 }
 
 /// Enqueues the jobs in the `jobs` setting (`[{kind, payload, delay_ms, max_attempts,

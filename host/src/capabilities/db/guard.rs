@@ -72,8 +72,48 @@ pub enum StatementKind {
     Write,
 }
 
-/// Checks `sql` against `grants`; the error text is safe to return to the plugin.
-pub fn check(sql: &str, backend: Backend, grants: &Grants) -> Result<StatementKind, String> {
+/// Why a statement was refused; the text is safe to return to the plugin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Not allowed: a table not granted, a statement or function kind never allowed, or SQL
+    /// that does not parse.
+    Denied(String),
+    /// Allowed, but wrong as written: its placeholders do not match the parameters given.
+    Invalid(String),
+}
+
+/// Checks `sql` against `grants`, and its placeholders against the `params` parameters given:
+/// each of `$1 … $params` must be used and nothing else (SQLite would bind NULL to `$2` with one
+/// parameter; PostgreSQL refuses it; here both refuse it).
+pub fn check(
+    sql: &str,
+    backend: Backend,
+    grants: &Grants,
+    params: usize,
+) -> Result<StatementKind, Refusal> {
+    let (kind, used) = check_statement(sql, backend, grants).map_err(Refusal::Denied)?;
+    if let Some(&n) = used.iter().next_back() {
+        if n > params {
+            return Err(Refusal::Invalid(format!(
+                "the statement uses ${n} but {params} parameter(s) were given"
+            )));
+        }
+    }
+    if let Some(unused) = (1..=params).find(|i| !used.contains(i)) {
+        return Err(Refusal::Invalid(format!(
+            "parameter ${unused} is not used by the statement ({params} parameter(s) were given)"
+        )));
+    }
+    Ok(kind)
+}
+
+/// The grant check proper: one allowed statement on granted tables, placeholders numbered;
+/// returns its kind and the parameter numbers it uses.
+fn check_statement(
+    sql: &str,
+    backend: Backend,
+    grants: &Grants,
+) -> Result<(StatementKind, BTreeSet<usize>), String> {
     let parsed = match backend {
         Backend::Sqlite => Parser::new(&SQLiteDialect {})
             .with_recursion_limit(MAX_NESTING)
@@ -107,11 +147,12 @@ pub fn check(sql: &str, backend: Backend, grants: &Grants) -> Result<StatementKi
         backend,
         grants,
         cte_scopes: Vec::new(),
+        placeholders: BTreeSet::new(),
     };
     if let ControlFlow::Break(reason) = statement.visit(&mut checker) {
         return Err(reason);
     }
-    Ok(kind)
+    Ok((kind, checker.placeholders))
 }
 
 struct Checker<'a> {
@@ -119,6 +160,8 @@ struct Checker<'a> {
     grants: &'a Grants,
     /// The CTE names visible at each query nesting level.
     cte_scopes: Vec<Vec<String>>,
+    /// The parameter numbers the statement uses.
+    placeholders: BTreeSet<usize>,
 }
 
 impl Checker<'_> {
@@ -202,6 +245,22 @@ impl Visitor for Checker<'_> {
         }
     }
 
+    fn pre_visit_value(&mut self, value: &sqlparser::ast::Value) -> ControlFlow<String> {
+        if let sqlparser::ast::Value::Placeholder(p) = value {
+            match p.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()) {
+                Some(n) if n >= 1 => {
+                    self.placeholders.insert(n);
+                }
+                _ => {
+                    return ControlFlow::Break(format!(
+                        "placeholder `{p}` is not allowed; number parameters $1, $2, …"
+                    ))
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
     fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<String> {
         if let Expr::Function(f) = expr {
             let name = f
@@ -231,14 +290,15 @@ mod tests {
     fn plain_statements_on_granted_tables_pass() {
         for b in [Backend::Sqlite, Backend::Postgres] {
             for sql in [
-                "SELECT * FROM kit_items WHERE id = $1",
-                "INSERT INTO kit_items (id, n) VALUES ($1, $2) RETURNING id",
-                "UPDATE kit_items SET n = n + 1 WHERE id IN (SELECT id FROM kit_items)",
+                "SELECT * FROM kit_items WHERE id = $1 OR n = $1",
+                "INSERT INTO kit_items (id, n) VALUES ($1, $1) RETURNING id",
+                "UPDATE kit_items SET n = n + 1 WHERE id IN (SELECT id FROM kit_items WHERE n > $1)",
                 "DELETE FROM sample_events WHERE seq < $1",
                 "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 5) SELECT count(*) FROM c",
                 "WITH recent AS (SELECT * FROM kit_items) SELECT k.id FROM recent k JOIN sample_events s ON s.seq = k.n",
             ] {
-                assert!(check(sql, b, &grants()).is_ok(), "{b:?}: {sql}");
+                let params = usize::from(sql.contains("$1"));
+                assert!(check(sql, b, &grants(), params).is_ok(), "{b:?}: {sql}");
             }
         }
     }
@@ -261,22 +321,55 @@ mod tests {
                 "SELECT load_extension('x')",
                 "not sql at all",
             ] {
-                assert!(check(sql, b, &grants()).is_err(), "{b:?}: {sql}");
+                assert!(check(sql, b, &grants(), 0).is_err(), "{b:?}: {sql}");
             }
         }
-        assert!(check("PRAGMA table_info(runs)", Backend::Sqlite, &grants()).is_err());
+        assert!(check("PRAGMA table_info(runs)", Backend::Sqlite, &grants(), 0).is_err());
         assert!(check(
             "SELECT * FROM pragma_table_info('runs')",
             Backend::Sqlite,
-            &grants()
+            &grants(),
+            0
         )
         .is_err());
         assert!(check(
             "SELECT pg_read_file('/etc/passwd')",
             Backend::Postgres,
-            &grants()
+            &grants(),
+            0
         )
         .is_err());
-        assert!(check("SELECT * FROM \"KIT_ITEMS\"", Backend::Postgres, &grants()).is_err());
+        assert!(check(
+            "SELECT * FROM \"KIT_ITEMS\"",
+            Backend::Postgres,
+            &grants(),
+            0
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn placeholders_must_match_the_parameters_given() {
+        for b in [Backend::Sqlite, Backend::Postgres] {
+            let one = "SELECT * FROM kit_items WHERE id = $1";
+            assert!(check(one, b, &grants(), 1).is_ok());
+            let two = "SELECT * FROM kit_items WHERE id = $1 AND n = $2";
+            let e = check(two, b, &grants(), 1).unwrap_err();
+            assert_eq!(
+                e,
+                Refusal::Invalid("the statement uses $2 but 1 parameter(s) were given".into())
+            );
+            let e = check(one, b, &grants(), 2).unwrap_err();
+            assert!(matches!(e, Refusal::Invalid(m) if m.starts_with("parameter $2 is not used")));
+            let e = check("SELECT * FROM kit_items WHERE id = $0", b, &grants(), 0).unwrap_err();
+            assert!(matches!(e, Refusal::Denied(m) if m.contains("`$0` is not allowed")));
+        }
+        let e = check(
+            "SELECT * FROM kit_items WHERE id = ?",
+            Backend::Sqlite,
+            &grants(),
+            1,
+        );
+        assert!(matches!(e, Err(Refusal::Denied(m)) if m.contains("`?` is not allowed")));
     }
 }

@@ -29,10 +29,19 @@ pub fn check_param(index: usize, v: &Value) -> Result<(), String> {
             limits::SQL_VALUE_BYTES
         ));
     }
+    let nul = || {
+        format!(
+            "parameter ${} contains a NUL character, which the database cannot store",
+            index + 1
+        )
+    };
     match v {
-        Value::Json(s) => serde_json::from_str::<serde_json::Value>(s)
-            .map(drop)
-            .map_err(|e| format!("parameter ${} is not valid json: {e}", index + 1)),
+        Value::Text(s) if s.contains('\0') => Err(nul()),
+        Value::Json(s) => match serde_json::from_str::<serde_json::Value>(s) {
+            Ok(doc) if json_has_nul(&doc) => Err(nul()),
+            Ok(_) => Ok(()),
+            Err(e) => Err(format!("parameter ${} is not valid json: {e}", index + 1)),
+        },
         Value::Timestamp(s) => parse_timestamp(s).map(drop).map_err(|_| {
             format!(
                 "parameter ${} is not an RFC 3339 timestamp: {s:?}",
@@ -43,6 +52,19 @@ pub fn check_param(index: usize, v: &Value) -> Result<(), String> {
             Err(format!("parameter ${} is not a finite number", index + 1))
         }
         _ => Ok(()),
+    }
+}
+
+/// Whether a JSON document holds a NUL character in a string or key (`\u0000`), which
+/// PostgreSQL's `jsonb` refuses.
+pub fn json_has_nul(doc: &serde_json::Value) -> bool {
+    match doc {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(json_has_nul),
+        serde_json::Value::Object(map) => {
+            map.iter().any(|(k, v)| k.contains('\0') || json_has_nul(v))
+        }
+        _ => false,
     }
 }
 
@@ -68,28 +90,30 @@ pub fn bind_sqlite<'q>(q: SqliteQuery<'q>, v: &Value) -> SqliteQuery<'q> {
     }
 }
 
-/// Binds `v` to a PostgreSQL query. Text and NULL go as parameters of unspecified type, so the
-/// server infers the column's type. Send timestamps as `Value::Timestamp`: untyped text bound
-/// to a `timestamptz` column has been seen to fail.
+/// Binds `v` to a PostgreSQL query, each value with its own type: text is `text` (a column of
+/// another type answers "column … is of type … but expression is of type text", naming the
+/// parameter's position; send timestamps as `Value::Timestamp` and JSON as `Value::Json`). NULL
+/// goes untyped, so the server gives it the column's type.
 pub fn bind_pg<'q>(q: PgQuery<'q>, v: &Value) -> PgQuery<'q> {
     match v {
         Value::Null => q.bind(Untyped(None)),
         Value::Boolean(b) => q.bind(*b),
         Value::Integer(i) => q.bind(*i),
         Value::Real(f) => q.bind(*f),
-        Value::Text(s) => q.bind(Untyped(Some(s.clone()))),
+        Value::Text(s) => q.bind(s.clone()),
         Value::Json(s) => q.bind(sqlx::types::Json(
             serde_json::from_str::<serde_json::Value>(s).unwrap_or(serde_json::Value::Null),
         )),
         Value::Timestamp(s) => match parse_timestamp(s) {
             Ok(t) => q.bind(t),
-            Err(_) => q.bind(Untyped(Some(s.clone()))),
+            Err(_) => q.bind(s.clone()),
         },
         Value::Blob(b) => q.bind(b.clone()),
     }
 }
 
-/// A text or NULL parameter whose type PostgreSQL infers from context (OID 0).
+/// A NULL (or, for an unparseable timestamp, text) parameter whose type PostgreSQL infers from
+/// context (OID 0).
 struct Untyped(Option<String>);
 
 impl sqlx::Type<Postgres> for Untyped {

@@ -3,6 +3,7 @@
 //! single-flight, with a cool-down after the token endpoint says "too many requests".
 
 use crate::manifest::{AuthProfile, Secrets};
+use crate::redact::Redactor;
 use crate::runtime::bindings::connector::host::types::RateLimited;
 use crate::runtime::bindings::WitError;
 use base64::Engine as _;
@@ -36,11 +37,14 @@ impl ResolvedAuth {
 }
 
 /// Builds a connector's profiles; OAuth2 clients are shared through `registry` by credentials.
+/// Every derived secret form (filled templates, Basic's base64) joins `redactor`, and so does
+/// every access token an OAuth2 client is issued.
 pub fn resolve_profiles(
     profiles: &BTreeMap<String, AuthProfile>,
     secrets: &Secrets,
     registry: &Mutex<BTreeMap<String, Arc<OAuth2Client>>>,
-) -> anyhow::Result<(BTreeMap<String, ResolvedAuth>, Vec<String>)> {
+    redactor: &Arc<Redactor>,
+) -> anyhow::Result<BTreeMap<String, ResolvedAuth>> {
     let mut out = BTreeMap::new();
     // Every value that must never reach the plugin: raw secrets and the header values built
     // from them (a Basic header is base64, so the raw values alone would not catch an echo).
@@ -86,9 +90,6 @@ pub fn resolve_profiles(
                     ));
                 }
                 redact.extend([pass, encoded]);
-                if user.len() >= 8 {
-                    redact.push(user);
-                }
                 ResolvedAuth::Static(built)
             }
             AuthProfile::OAuth2 {
@@ -123,7 +124,7 @@ pub fn resolve_profiles(
                             },
                             cooldown: *cooldown,
                             state: tokio::sync::Mutex::new(TokenState::default()),
-                            current: Mutex::new(None),
+                            redactor: redactor.clone(),
                             refreshes: AtomicU64::new(0),
                         })
                     })
@@ -133,8 +134,8 @@ pub fn resolve_profiles(
         };
         out.insert(name.clone(), resolved);
     }
-    redact.retain(|s| s.len() >= 4);
-    Ok((out, redact))
+    redactor.add(redact);
+    Ok(out)
 }
 
 fn sensitive(mut v: HeaderValue) -> HeaderValue {
@@ -158,7 +159,8 @@ pub struct OAuth2Client {
     token_type: &'static str,
     cooldown: Duration,
     state: tokio::sync::Mutex<TokenState>,
-    current: Mutex<Option<String>>,
+    /// Learns every token issued, so no response, log or record shows one.
+    redactor: Arc<Redactor>,
     /// Refreshes attempted (for tests and metrics).
     pub refreshes: AtomicU64,
 }
@@ -173,14 +175,6 @@ struct TokenAnswer {
 }
 
 impl OAuth2Client {
-    /// The current access token (for redaction), if any.
-    pub fn current_token(&self) -> Option<String> {
-        self.current
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
     /// The `Authorization` header for a request, refreshing the token when it is missing,
     /// expiring, or equal to `rejected` (the token an upstream just answered 401 to).
     pub async fn header(
@@ -270,7 +264,7 @@ impl OAuth2Client {
             (200, Some(token)) if body.error.is_none() => {
                 let lifetime = Duration::from_secs(body.expires_in.unwrap_or(3600));
                 state.token = Some((token.clone(), Instant::now() + lifetime));
-                *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(token.clone());
+                self.redactor.add_token(&token);
                 Ok(token)
             }
             _ => {

@@ -48,12 +48,10 @@ impl RatePool {
         }
     }
 
-    /// Shares the pool's window through `store` (PostgreSQL): every start must then also be
-    /// granted by the database, so all hosts together stay within the quota.
+    /// Shares the pool's window through `store`: every start must then also be granted there,
+    /// so every process using the database together stays within the quota.
     pub fn share_through(&self, store: &Store) {
-        if store.backend() == crate::store::Backend::Postgres {
-            let _ = self.shared.set(store.clone());
-        }
+        let _ = self.shared.set(store.clone());
     }
 
     /// The pool's name from the manifest.

@@ -10,6 +10,7 @@ pub mod policy;
 use super::CapResult;
 use crate::limits;
 use crate::manifest::{ConnectorConfig, HttpConfig, Manifest, Secrets};
+use crate::redact::Redactor;
 use crate::runtime::bindings::connector::host::http::{self as wit, Method, Request, Response};
 use crate::runtime::bindings::connector::host::types::RateLimited;
 use crate::runtime::bindings::WitError;
@@ -29,16 +30,19 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// `Retry-After` answers honoured for one request, at most.
 const MAX_RETRY_AFTER_WAITS: u32 = 20;
 
-/// What every run shares: one client (connection reuse), the rate-limit pools, OAuth2 clients.
+/// What every run shares: one client (connection reuse), the rate-limit pools, OAuth2 clients,
+/// and the host's redactor.
 pub struct HttpShared {
     client: reqwest::Client,
     pools: BTreeMap<String, Arc<RatePool>>,
     oauth: Mutex<BTreeMap<String, Arc<auth::OAuth2Client>>>,
+    redactor: Arc<Redactor>,
 }
 
 impl HttpShared {
-    /// Builds the client and the pools of `[rate_limits]`.
-    pub fn new(manifest: &Manifest) -> anyhow::Result<Self> {
+    /// Builds the client and the pools of `[rate_limits]`; responses are redacted with
+    /// `redactor`.
+    pub fn new(manifest: &Manifest, redactor: Arc<Redactor>) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .dns_resolver(Arc::new(policy::PublicOnlyResolver))
@@ -57,13 +61,14 @@ impl HttpShared {
             client,
             pools,
             oauth: Mutex::new(BTreeMap::new()),
+            redactor,
         })
     }
 
     /// The shared state for a reloaded manifest: the same client, and the same pool (with
     /// its sliding window, so a reload never resets a quota) for every rate limit whose quota
     /// did not change. OAuth2 tokens are fetched again, since their secrets may have changed.
-    pub fn reloaded(&self, old: &Manifest, new: &Manifest) -> Self {
+    pub fn reloaded(&self, old: &Manifest, new: &Manifest, redactor: Arc<Redactor>) -> Self {
         let pools = new
             .rate_limits
             .iter()
@@ -81,6 +86,7 @@ impl HttpShared {
             client: self.client.clone(),
             pools,
             oauth: Mutex::new(BTreeMap::new()),
+            redactor,
         }
     }
 
@@ -98,7 +104,7 @@ impl HttpShared {
         config: &ConnectorConfig,
         secrets: &Secrets,
     ) -> anyhow::Result<ConnectorHttp> {
-        let (auth, redact) = auth::resolve_profiles(&config.auth, secrets, &self.oauth)?;
+        let auth = auth::resolve_profiles(&config.auth, secrets, &self.oauth, &self.redactor)?;
         Ok(ConnectorHttp {
             config: config.http.clone(),
             pool: config
@@ -107,7 +113,6 @@ impl HttpShared {
                 .as_ref()
                 .and_then(|p| self.pools.get(p).cloned()),
             auth,
-            redact,
         })
     }
 }
@@ -117,7 +122,6 @@ pub struct ConnectorHttp {
     config: HttpConfig,
     pool: Option<Arc<RatePool>>,
     auth: BTreeMap<String, ResolvedAuth>,
-    redact: Vec<String>,
 }
 
 impl ConnectorHttp {
@@ -134,19 +138,7 @@ impl ConnectorHttp {
             },
             pool: None,
             auth: BTreeMap::new(),
-            redact: Vec::new(),
         }
-    }
-
-    /// Every secret value that must not reach the plugin or a log, OAuth2 tokens included.
-    fn secrets(&self) -> Vec<String> {
-        let mut all = self.redact.clone();
-        for a in self.auth.values() {
-            if let ResolvedAuth::OAuth2(c) = a {
-                all.extend(c.current_token());
-            }
-        }
-        all
     }
 }
 
@@ -502,14 +494,16 @@ impl HttpCap {
             return Err(AttemptError::Final(WitError::TooLarge));
         }
         let status = response.status().as_u16();
-        let secrets = self.conn.secrets();
+        let redactor = &self.shared.redactor;
         let headers: Vec<(String, String)> = response
             .headers()
             .iter()
             .map(|(n, v)| {
                 (
                     n.as_str().to_owned(),
-                    redact_str(&String::from_utf8_lossy(v.as_bytes()), &secrets),
+                    redactor
+                        .redact(&String::from_utf8_lossy(v.as_bytes()))
+                        .into_owned(),
                 )
             })
             .collect();
@@ -529,7 +523,7 @@ impl HttpCap {
         Ok(Response {
             status,
             headers,
-            body: redact_bytes(body, &secrets),
+            body: redactor.redact_bytes(body),
         })
     }
 }
@@ -552,55 +546,18 @@ pub fn retry_after(headers: &[(String, String)]) -> Option<Duration> {
     )
 }
 
-/// Replaces every secret in `text` with `[redacted]`.
-pub fn redact_str(text: &str, secrets: &[String]) -> String {
-    let mut out = text.to_owned();
-    for s in secrets {
-        if out.contains(s.as_str()) {
-            out = out.replace(s.as_str(), "[redacted]");
-        }
-    }
-    out
-}
-
-fn redact_bytes(mut body: Vec<u8>, secrets: &[String]) -> Vec<u8> {
-    for s in secrets {
-        let needle = s.as_bytes();
-        if needle.is_empty() || body.len() < needle.len() {
-            continue;
-        }
-        if !body.windows(needle.len()).any(|w| w == needle) {
-            continue;
-        }
-        let mut out = Vec::with_capacity(body.len());
-        let mut i = 0;
-        while i < body.len() {
-            if body[i..].starts_with(needle) {
-                out.extend_from_slice(b"[redacted]");
-                i += needle.len();
-            } else {
-                out.push(body[i]);
-                i += 1;
-            }
-        }
-        body = out;
-    }
-    body
-}
-
 impl wit::Host for HttpCap {
     async fn send(&mut self, request: Request) -> CapResult<Response> {
         let result = match self.prepare(request) {
             Ok(prepared) => self.send_prepared(prepared).await,
             Err(e) => Err(e),
         };
-        let secrets = self.conn.secrets();
-        Ok(result.map_err(|e| redact_error(e, &secrets)))
+        Ok(result.map_err(|e| redact_error(e, &self.shared.redactor)))
     }
 }
 
-fn redact_error(e: WitError, secrets: &[String]) -> WitError {
-    let r = |m: String| redact_str(&m, secrets);
+fn redact_error(e: WitError, redactor: &Redactor) -> WitError {
+    let r = |m: String| redactor.redact(&m).into_owned();
     match e {
         WitError::Denied(m) => WitError::Denied(r(m)),
         WitError::Transport(m) => WitError::Transport(r(m)),
@@ -628,14 +585,5 @@ mod tests {
         );
         assert_eq!(retry_after(&h("soon")), None);
         assert_eq!(retry_after(&[]), None);
-    }
-
-    #[test]
-    fn redaction_replaces_every_occurrence() {
-        let secrets = vec!["s3cr3t-key".to_owned()];
-        let body = b"{\"echo\":\"s3cr3t-key\",\"again\":\"xs3cr3t-keyx\"}".to_vec();
-        let out = String::from_utf8(redact_bytes(body, &secrets)).unwrap();
-        assert_eq!(out, "{\"echo\":\"[redacted]\",\"again\":\"x[redacted]x\"}");
-        assert_eq!(redact_str("key=s3cr3t-key", &secrets), "key=[redacted]");
     }
 }
