@@ -6,7 +6,6 @@ use std::path::Path;
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let plugins = root.join("plugins");
-    println!("cargo:rerun-if-changed={}", root.join("wit").display());
     for entry in std::fs::read_dir(&plugins)
         .expect("plugins/ exists")
         .flatten()

@@ -54,6 +54,9 @@ pub const JOB_DEDUP_KEY_BYTES: usize = 256;
 /// `enqueue` calls one call (a run, a webhook, a job) may make.
 pub const JOBS_PER_CALL: usize = 10_000;
 
+/// The JSON input a manual run carries, in bytes.
+pub const RUN_INPUT_BYTES: usize = 64 * 1024;
+
 /// A run summary's message, in bytes; longer ones are cut.
 pub const SUMMARY_MESSAGE_BYTES: usize = 4 * 1024;
 /// Counters on one run summary; more are dropped.

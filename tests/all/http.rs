@@ -15,7 +15,7 @@ const SECRET: &str = "pk-live-7f3a9c2e11";
 /// TOML for one testkit connector running `requests` through the host.
 fn script(name: &str, http: &str, auth: &str, requests: Value) -> String {
     format!(
-        "[connectors.{name}]\nplugin = {{plugin:testkit}}\ntimeout = \"20s\"\nhttp = {http}\n{auth}\nsettings = {{ requests = {} }}\n",
+        "[connectors.{name}]\nplugin = {{plugin:testkit}}\ntables = [\"kit_items\"]\ntimeout = \"20s\"\nhttp = {http}\n{auth}\nsettings = {{ requests = {} }}\n",
         toml_inline(&requests)
     )
 }

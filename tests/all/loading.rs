@@ -62,7 +62,7 @@ async fn a_file_that_is_not_a_component_is_refused_with_its_name() {
         .expect("a bogus plugin must not load");
     let text = format!("{err:#}");
     assert!(
-        text.starts_with("connector bogus: cannot compile plugin"),
+        text.contains("connectors.bogus.plugin: cannot compile plugin"),
         "{text}"
     );
     assert!(text.contains("bogus.wasm"), "{text}");

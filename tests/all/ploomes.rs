@@ -121,13 +121,15 @@ struct Sale {
 struct Customer {
     name: Option<String>,
     cnpj: Option<String>,
-    total_sales_cents: i64,
+    /// The number of won deals (the replaced aggregation's definition).
+    total_sales: i64,
     total_deals: i64,
     won: i64,
     open: i64,
     lost: i64,
     revenue_cents: i64,
-    average_cents: i64,
+    /// The average amount of the won deals that have one; none without.
+    average_cents: Option<i64>,
     first_purchase: Option<i64>,
     last_purchase: Option<i64>,
 }
@@ -176,23 +178,21 @@ fn expected(
         .into_iter()
         .map(|(id, ds)| {
             let won: Vec<&&Deal> = ds.iter().filter(|d| d.status_id == 2).collect();
-            let revenue: i64 = won.iter().filter_map(|d| d.amount.map(cents)).sum();
+            let won_amounts: Vec<i64> = won.iter().filter_map(|d| d.amount.map(cents)).collect();
+            let revenue: i64 = won_amounts.iter().sum();
             let purchase = |d: &&&Deal| d.finish_date.unwrap_or(d.last_update_date);
             let contact = contacts.get(&id);
             let c = Customer {
                 name: contact.map(|c| c.name.clone()),
                 cnpj: contact.and_then(|c| c.cnpj.clone()),
-                total_sales_cents: ds.iter().filter_map(|d| d.amount.map(cents)).sum(),
+                total_sales: won.len() as i64,
                 total_deals: ds.len() as i64,
                 won: won.len() as i64,
                 open: ds.iter().filter(|d| d.status_id == 1).count() as i64,
                 lost: ds.iter().filter(|d| d.status_id == 3).count() as i64,
                 revenue_cents: revenue,
-                average_cents: if won.is_empty() {
-                    0
-                } else {
-                    (revenue as f64 / won.len() as f64).round() as i64
-                },
+                average_cents: (!won_amounts.is_empty())
+                    .then(|| (revenue as f64 / won_amounts.len() as f64).round() as i64),
                 first_purchase: won.iter().map(purchase).min(),
                 last_purchase: won.iter().map(purchase).max(),
             };
@@ -250,7 +250,7 @@ async fn stored_sales(db: &TestDb) -> BTreeMap<i64, Sale> {
 /// `customer_sales` rows with their `days_since_last_purchase` and `last_sync_at`.
 async fn stored_customers(db: &TestDb) -> BTreeMap<i64, (Customer, Option<i64>, i64)> {
     let sql = format!(
-        "SELECT customer_id, customer_name, customer_cnpj, CAST(ROUND(total_sales * 100) AS BIGINT), \
+        "SELECT customer_id, customer_name, customer_cnpj, CAST(total_sales AS BIGINT), \
          CAST(total_deals AS BIGINT), CAST(won_deals AS BIGINT), CAST(open_deals AS BIGINT), \
          CAST(lost_deals AS BIGINT), CAST(ROUND(total_revenue * 100) AS BIGINT), \
          CAST(ROUND(average_deal_value * 100) AS BIGINT), {}, {}, \
@@ -265,7 +265,7 @@ async fn stored_customers(db: &TestDb) -> BTreeMap<i64, (Customer, Option<i64>, 
             Customer {
                 name: r.get(1),
                 cnpj: r.get(2),
-                total_sales_cents: r.get(3),
+                total_sales: r.get(3),
                 total_deals: r.get(4),
                 won: r.get(5),
                 open: r.get(6),

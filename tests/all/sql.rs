@@ -181,7 +181,7 @@ async fn a_null_does_not_pin_a_parameter_type_for_later_calls() {
             format!("{{ sql = {sql:?}, params = [{id}, {small}, {amount}] }}")
         };
         let text = format!(
-            "[connectors.kit]\nplugin = {{plugin:testkit}}\ntables = [\"probe\"]\n\
+            "[connectors.kit]\nplugin = {{plugin:testkit}}\ntables = [\"probe\", \"kit_items\"]\n\
              settings = {{ calls = [{}, {}, {}] }}\n",
             call(1, "{}", "{}"),
             call(2, "7", "12.5"),

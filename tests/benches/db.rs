@@ -127,7 +127,7 @@ async fn upserts(db: &TestDb, rows: i64) {
     let connectors: String = (0..2)
         .map(|round| {
             format!(
-                "[connectors.r{round}]\nplugin = {{plugin:testkit}}\ntables = [\"bench_rows\"]\ntimeout = \"30m\"\n\
+                "[connectors.r{round}]\nplugin = {{plugin:testkit}}\ntables = [\"bench_rows\", \"kit_items\"]\ntimeout = \"30m\"\n\
                  memory = \"1GiB\"\nsettings = {{ rows = {rows}, batch = 1000, round = {round} }}\n"
             )
         })

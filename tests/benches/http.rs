@@ -24,7 +24,7 @@ fn manifest(server: &FakeServer, pool: Option<&str>, repeat: u32) -> String {
         None => (String::new(), ""),
     };
     format!(
-        "{limits}[connectors.kit]\nplugin = {{plugin:testkit}}\ntimeout = \"10m\"\n\
+        "{limits}[connectors.kit]\nplugin = {{plugin:testkit}}\ntables = [\"kit_items\"]\ntimeout = \"10m\"\n\
          http = {{ allow = [{:?}]{rate} }}\n\
          settings = {{ repeat = {repeat}, requests = [ {{ url = {:?} }} ] }}\n",
         server.base_url(),

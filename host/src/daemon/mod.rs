@@ -408,6 +408,7 @@ impl Daemon {
                 schedule: Some(key.schedule.clone()),
                 timeout: schedule.timeout,
                 run_id: recorded.take(),
+                input: None,
             };
             let prepared = req.run_id;
             match runner.run(&key.connector, req).await {

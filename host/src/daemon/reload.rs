@@ -63,7 +63,7 @@ impl Daemon {
     pub async fn reload(self: &Arc<Self>) -> Result<(), Vec<String>> {
         let mut watched = self.watched.lock().await;
         let old = self.runner();
-        let result = async {
+        let result: Result<(crate::runner::Runner, Watched), Vec<String>> = async {
             let (manifest, secrets) = (self.loader)(&old.manifest.path).map_err(|e| match e {
                 ManifestError::Invalid { problems, .. } => problems,
                 other => vec![other.to_string()],
@@ -72,11 +72,13 @@ impl Daemon {
             let new = old
                 .reload(manifest, secrets)
                 .await
-                .map_err(|e| vec![format!("{e:#}")])?;
-            let problems = new.grant_problems();
-            if !problems.is_empty() {
-                return Err(problems);
-            }
+                .map_err(|e| -> Vec<String> {
+                    match e.downcast::<ManifestError>() {
+                        Ok(ManifestError::Invalid { problems, .. }) => problems,
+                        Ok(other) => vec![other.to_string()],
+                        Err(e) => vec![format!("{e:#}")],
+                    }
+                })?;
             Ok((new, seen))
         }
         .await;

@@ -47,6 +47,7 @@ pub const HOST_TABLES: &[&str] = &[
     "queue_jobs",
     "schedule_fires",
     "rate_limit_grants",
+    "plugin_migrations",
     "_sqlx_migrations",
 ];
 

@@ -4,6 +4,7 @@
 
 mod invoke;
 mod jobs;
+mod schema;
 mod webhook;
 
 pub use crate::runtime::bindings::connector::host::connector_types::Webhook;
@@ -87,6 +88,8 @@ pub struct RunRequest {
     pub timeout: Option<Duration>,
     /// The run's row, when it was recorded already (in bulk, for a tick's fires).
     pub run_id: Option<i64>,
+    /// JSON the run carries to the plugin (`run-context.input`); manual runs only.
+    pub input: Option<String>,
 }
 
 impl RunRequest {
@@ -101,6 +104,7 @@ impl RunRequest {
             schedule: None,
             timeout: None,
             run_id: None,
+            input: None,
         }
     }
 }
@@ -172,9 +176,36 @@ pub struct Runner {
     active: Arc<ActiveRuns>,
 }
 
+/// Checks a run's input: JSON, within its cap.
+fn check_input(input: &str) -> Result<(), RunnerError> {
+    if input.len() > limits::RUN_INPUT_BYTES {
+        return Err(RunnerError::BadInput(format!(
+            "the run's input is {} bytes; the limit is {}",
+            input.len(),
+            limits::RUN_INPUT_BYTES
+        )));
+    }
+    serde_json::from_str::<serde_json::Value>(input)
+        .map(drop)
+        .map_err(|e| RunnerError::BadInput(format!("the run's input is not JSON: {e}")))
+}
+
 /// Errors a caller maps to "bad input" (exit code 2) rather than "the job failed".
 #[derive(Debug, thiserror::Error)]
 pub enum RunnerError {
+    /// The run's input is not acceptable.
+    #[error("{0}")]
+    BadInput(String),
+    /// The plugin declares no such job.
+    #[error("connector {connector} has no job {job:?}{hint}")]
+    UnknownJob {
+        /// The connector.
+        connector: String,
+        /// What was asked for.
+        job: String,
+        /// A suggestion or the jobs it has, with its leading punctuation.
+        hint: String,
+    },
     /// The manifest has no such connector.
     #[error("no connector named {name:?} in the manifest{hint}")]
     UnknownConnector {
@@ -273,19 +304,35 @@ impl Runner {
             active,
         };
         let configs: Vec<ConnectorConfig> = runner.manifest.connectors.values().cloned().collect();
+        let mut problems = Vec::new();
         for config in configs {
-            let loaded = runner.load_connector(config).await?;
-            runner.connectors.insert(loaded.config.name.clone(), loaded);
+            let name = config.name.clone();
+            match runner.load_connector(config).await {
+                Ok(loaded) => {
+                    runner.connectors.insert(name, loaded);
+                }
+                Err(e) => {
+                    // One line each: compiler errors can span several.
+                    let text = format!("{e:#}");
+                    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+                    problems.push(format!("connectors.{name}.plugin: {text}"));
+                }
+            }
+        }
+        problems.extend(runner.check_and_migrate().await);
+        if !problems.is_empty() {
+            return Err(crate::manifest::ManifestError::Invalid {
+                path: runner.manifest.path.clone(),
+                problems,
+            }
+            .into());
         }
         Ok(runner)
     }
 
     async fn load_connector(&self, config: ConnectorConfig) -> Result<LoadedConnector> {
         let started = Instant::now();
-        let plugin = self
-            .runtime
-            .load(&config.plugin)
-            .with_context(|| format!("connector {}", config.name))?;
+        let plugin = self.runtime.load(&config.plugin)?;
         let name: Arc<str> = Arc::from(config.name.as_str());
         let settings = Arc::new(config.settings.clone());
         // `describe` gets the settings and nothing else: no table, no host, no credential.
@@ -296,12 +343,10 @@ impl Runner {
             http: Arc::new(ConnectorHttp::none()),
             memory_limit: config.memory_limit,
         };
-        let info = self.describe(&plugin, &bare).await.with_context(|| {
-            format!(
-                "connector {}: the plugin's describe export failed",
-                config.name
-            )
-        })?;
+        let info = self
+            .describe(&plugin, &bare)
+            .await
+            .context("the plugin's describe export failed")?;
         tracing::info!(
             connector = %config.name,
             plugin = %config.plugin.display(),
@@ -313,7 +358,7 @@ impl Runner {
         let http = self
             .http
             .connector(&config, &self.secrets)
-            .with_context(|| format!("connector {}: auth profiles", config.name))?;
+            .context("auth profiles")?;
         Ok(LoadedConnector {
             grant: Grant {
                 name,
@@ -368,28 +413,6 @@ impl Runner {
             .collect()
     }
 
-    /// Problems between what plugins declare and what the manifest grants (for `validate`).
-    pub fn grant_problems(&self) -> Vec<String> {
-        let mut problems = Vec::new();
-        for (name, c) in &self.connectors {
-            for table in &c.info.tables {
-                if !c.grant.tables.allows(&table.to_ascii_lowercase()) {
-                    problems.push(format!(
-                        "connectors.{name}.tables: the plugin uses table {table:?}, which is not granted; add it to tables"
-                    ));
-                }
-            }
-            for profile in &c.info.auth_profiles {
-                if !c.config.auth.contains_key(profile) {
-                    problems.push(format!(
-                        "connectors.{name}.auth: the plugin names auth profile {profile:?}, which the manifest does not define; add auth.{profile} = {{ … }}"
-                    ));
-                }
-            }
-        }
-        problems
-    }
-
     /// The loaded connector `name`, or an error that suggests the name meant.
     fn loaded(&self, name: &str) -> Result<&LoadedConnector, RunnerError> {
         self.connectors.get(name).ok_or_else(|| {
@@ -403,19 +426,38 @@ impl Runner {
         })
     }
 
-    /// The job a request runs: the one it names, else the plugin's first declared job.
-    fn job_of(loaded: &LoadedConnector, req: &RunRequest) -> String {
-        req.job
-            .clone()
-            .or_else(|| loaded.info.jobs.first().cloned())
-            .unwrap_or_else(|| "run".to_owned())
+    /// The job a request runs: the one it names (which the plugin must declare, when it
+    /// declares jobs), else the plugin's first declared job.
+    fn job_of(loaded: &LoadedConnector, req: &RunRequest) -> Result<String, RunnerError> {
+        let jobs = &loaded.info.jobs;
+        match &req.job {
+            Some(job)
+                if req.trigger == TriggerKind::Webhook || jobs.is_empty() || jobs.contains(job) =>
+            {
+                Ok(job.clone())
+            }
+            Some(job) => {
+                let hint = crate::suggest::closest(job, jobs.iter().map(String::as_str))
+                    .map(|s| format!("; did you mean {s:?}?"))
+                    .unwrap_or_else(|| format!("; its jobs are {}", jobs.join(", ")));
+                Err(RunnerError::UnknownJob {
+                    connector: loaded.config.name.clone(),
+                    job: job.clone(),
+                    hint,
+                })
+            }
+            None => Ok(jobs.first().cloned().unwrap_or_else(|| "run".to_owned())),
+        }
     }
 
     /// Records run `req` of `connector` as started and returns its id, for a caller that must
     /// answer with the id before the run ends; pass it on in `req.run_id`.
     pub async fn begin_run(&self, connector: &str, req: &RunRequest) -> Result<i64> {
         let loaded = self.loaded(connector)?;
-        let job = Self::job_of(loaded, req);
+        if let Some(input) = &req.input {
+            check_input(input)?;
+        }
+        let job = Self::job_of(loaded, req)?;
         let started_at = Utc::now();
         self.store
             .insert_run(&NewRun {
@@ -441,7 +483,7 @@ impl Runner {
     /// Runs `connector` once and records the run.
     pub async fn run(&self, connector: &str, req: RunRequest) -> Result<RunOutcome> {
         let loaded = self.loaded(connector)?;
-        let job = Self::job_of(loaded, &req);
+        let job = Self::job_of(loaded, &req)?;
         let run_id = match req.run_id {
             Some(id) => id,
             None => self.begin_run(connector, &req).await?,
@@ -465,6 +507,7 @@ impl Runner {
             }),
             attempt: req.attempt,
             dry_run: req.dry_run,
+            input: req.input.clone(),
         };
         let spec = CallSpec {
             plugin: &loaded.plugin,

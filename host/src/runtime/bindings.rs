@@ -1,7 +1,8 @@
-//! Host-side bindings generated from `wit/`; every import is async and may trap (host bugs only).
+//! Host-side bindings generated from the WIT package in the guest SDK (`plugins/sdk/wit`); every
+//! import is async and may trap (host bugs only).
 
 wasmtime::component::bindgen!({
-    path: "../wit",
+    path: "../plugins/sdk/wit",
     world: "connector",
     imports: { default: async | trappable },
     exports: { default: async },

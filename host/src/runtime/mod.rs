@@ -303,7 +303,7 @@ impl Runtime {
             .map_err(anyhow::Error::from)
             .with_context(|| {
                 format!(
-                    "plugin {} does not fit the connector world (was it built against this host's wit/?)",
+                    "plugin {} does not fit the connector world (was it built against this host's WIT, connector:host@0.2.0?)",
                     path.display()
                 )
             })?;

@@ -73,6 +73,7 @@ async fn trigger(
     Path(name): Path<String>,
     query: Result<Query<TriggerQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
+    body: Body,
 ) -> Response {
     let runner = daemon.runner();
     let Some(connector) = runner.connectors().get(&name) else {
@@ -96,15 +97,37 @@ async fn trigger(
     if daemon.stopping() {
         return error(StatusCode::SERVICE_UNAVAILABLE, "the host is shutting down");
     }
+    // A body, if any, is the run's JSON input.
+    let limit = crate::limits::RUN_INPUT_BYTES;
+    let input = match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(b)) if b.is_empty() => None,
+        Ok(Ok(b)) => Some(String::from_utf8_lossy(&b).into_owned()),
+        Ok(Err(_)) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the run's input is larger than {limit} bytes"),
+            )
+        }
+        Err(_) => {
+            return error(
+                StatusCode::REQUEST_TIMEOUT,
+                "the body did not arrive in time",
+            )
+        }
+    };
     let mut req = RunRequest {
         job: query.job,
         trigger: TriggerKind::Manual,
         dry_run: query.dry_run,
+        input,
         ..RunRequest::manual()
     };
     // Recorded first, so even an answer that does not wait names the run.
     let run_id = match runner.begin_run(&name, &req).await {
         Ok(id) => id,
+        Err(e) if e.downcast_ref::<RunnerError>().is_some() => {
+            return error(StatusCode::BAD_REQUEST, format!("{e}"));
+        }
         Err(e) => {
             tracing::warn!(connector = %name, error = format!("{e:#}"), "manual run failed to start");
             return error(
@@ -153,6 +176,7 @@ async fn trigger(
         .into_response(),
         Ok(Err(e)) => match e.downcast_ref::<RunnerError>() {
             Some(RunnerError::UnknownConnector { .. }) => unknown_connector(&daemon, &name),
+            Some(other) => error(StatusCode::BAD_REQUEST, other.to_string()),
             None => {
                 tracing::warn!(connector = %name, error = format!("{e:#}"), "manual run failed to start");
                 error(StatusCode::INTERNAL_SERVER_ERROR, "the run could not be started")

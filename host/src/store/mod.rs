@@ -28,11 +28,13 @@ mod fires;
 mod queue;
 mod rates;
 mod runs;
+mod schema;
 mod stats;
 
 pub use fires::{AbandonedRun, Claim, FireClaim, FireKey};
 pub use queue::{backoff, JobFilter, JobRecord, LeasedJob};
 pub use runs::{NewRun, RunFinish, RunRecord, RunStatus};
+pub use schema::AppliedVersion;
 pub use stats::{DurationHistogram, RunTotals, DURATION_BUCKETS};
 
 use anyhow::{bail, Context, Result};
@@ -55,8 +57,17 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 /// transaction waits at most until the run's deadline.
 const SQLITE_WRITER_WAIT: Duration = Duration::from_secs(3600);
 
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
-static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+/// The host's own migrations for `backend`. Versions 2 and 3 once created connector tables and
+/// are gone (those tables now come with their plugins, `store::schema`): a database that
+/// applied them is not refused for it.
+fn host_migrations(backend: Backend) -> sqlx::migrate::Migrator {
+    let mut migrator = match backend {
+        Backend::Sqlite => sqlx::migrate!("../migrations/sqlite"),
+        Backend::Postgres => sqlx::migrate!("../migrations/postgres"),
+    };
+    migrator.set_ignore_missing(true);
+    migrator
+}
 
 /// Which database engine a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,8 +185,8 @@ impl Store {
     /// Applies pending migrations; safe to call at every start.
     pub async fn migrate(&self) -> Result<()> {
         match self {
-            Store::Sqlite { writer, .. } => SQLITE_MIGRATIONS.run(writer).await,
-            Store::Postgres { pool } => POSTGRES_MIGRATIONS.run(pool).await,
+            Store::Sqlite { writer, .. } => host_migrations(Backend::Sqlite).run(writer).await,
+            Store::Postgres { pool } => host_migrations(Backend::Postgres).run(pool).await,
         }
         .context("database migration failed")
     }

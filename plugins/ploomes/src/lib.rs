@@ -26,7 +26,19 @@ impl Connector for Ploomes {
         .table("sales")
         .table("customer_sales")
         .job("sync")
-        .job("full");
+        .job("full")
+        .migration(
+            1,
+            "sales and customer_sales",
+            include_str!("../migrations/sqlite/0001_sales.sql"),
+            include_str!("../migrations/postgres/0001_sales.sql"),
+        )
+        .migration(
+            2,
+            "total_sales counts won deals; average_deal_value is NULL without them",
+            include_str!("../migrations/sqlite/0002_replaced_definitions.sql"),
+            include_str!("../migrations/postgres/0002_replaced_definitions.sql"),
+        );
         for (name, description) in config::DESCRIPTIONS {
             info = info.setting(name, description);
         }

@@ -103,7 +103,8 @@ pub struct Aggregate {
     pub won_deals: i64,
     pub open_deals: i64,
     pub lost_deals: i64,
-    pub total_sales: f64,
+    /// Won deals that have an amount (the average's denominator).
+    pub won_with_amount: i64,
     pub total_revenue: f64,
     /// Unix seconds.
     pub first_purchase: Option<i64>,
@@ -132,21 +133,22 @@ impl Aggregate {
             won_deals: int(2),
             open_deals: int(3),
             lost_deals: int(4),
-            total_sales: cents(real(5)),
+            won_with_amount: int(5),
             total_revenue: cents(real(6)),
             first_purchase: when(7),
             last_purchase: when(8),
         })
     }
 
-    /// Revenue per won deal, rounded to the cent (half away from zero); 0 without won deals.
-    pub fn average_deal_value(&self) -> f64 {
-        if self.won_deals == 0 {
-            return 0.0;
+    /// The average amount of the won deals that have one, rounded to the cent (half away from
+    /// zero); none without such deals (the replaced job's `AVG(amount) FILTER (WHERE won)`).
+    pub fn average_deal_value(&self) -> Option<f64> {
+        if self.won_with_amount == 0 {
+            return None;
         }
         // From whole cents, so that 8217.345 rounds to 8217.35 as it would on paper.
         let revenue_cents = (self.total_revenue * 100.0).round();
-        (revenue_cents / self.won_deals as f64).round() / 100.0
+        Some((revenue_cents / self.won_with_amount as f64).round() / 100.0)
     }
 }
 
@@ -159,7 +161,8 @@ pub fn customer_row(agg: &Aggregate, contact: Option<&Contact>, now: i64) -> Row
         agg.customer_id.into(),
         contact.and_then(|c| c.name.clone()).into(),
         contact.and_then(|c| c.cnpj.clone()).into(),
-        agg.total_sales.into(),
+        // The number of won deals, as the replaced aggregation defined `total_sales`.
+        agg.won_deals.into(),
         agg.total_deals.into(),
         agg.won_deals.into(),
         agg.open_deals.into(),

@@ -69,9 +69,11 @@ pub fn stored_customers(n: usize) -> String {
     )
 }
 
-/// Per-customer aggregates of `sales` for `n` customers (`$1…$n`). A purchase is a won deal,
-/// dated by its `finish_date` (its `last_update_date` when Ploomes has no finish date).
-/// Money is summed in the database and rounded to cents by the plugin.
+/// Per-customer aggregates of `sales` for `n` customers (`$1…$n`), as the aggregation this
+/// connector replaces defined them: `total_sales` is the number of won deals, and the average
+/// deal value is the average amount of the won deals that have one (none without). A purchase
+/// is a won deal, dated by its `finish_date` (its `last_update_date` when Ploomes has no finish
+/// date). Money is summed in the database and rounded to cents by the plugin.
 pub fn aggregates(n: usize) -> String {
     format!(
         "SELECT customer_id, \
@@ -79,7 +81,7 @@ pub fn aggregates(n: usize) -> String {
          SUM(CASE WHEN status = 'won' THEN 1 ELSE 0 END) AS won_deals, \
          SUM(CASE WHEN status = 'open' THEN 1 ELSE 0 END) AS open_deals, \
          SUM(CASE WHEN status = 'lost' THEN 1 ELSE 0 END) AS lost_deals, \
-         CAST(COALESCE(SUM(amount), 0) AS DOUBLE PRECISION) AS total_sales, \
+         COUNT(CASE WHEN status = 'won' THEN amount END) AS won_with_amount, \
          CAST(COALESCE(SUM(CASE WHEN status = 'won' THEN amount END), 0) AS DOUBLE PRECISION) AS total_revenue, \
          CAST(MIN(CASE WHEN status = 'won' THEN COALESCE(finish_date, last_update_date) END) AS TEXT) AS first_purchase_date, \
          CAST(MAX(CASE WHEN status = 'won' THEN COALESCE(finish_date, last_update_date) END) AS TEXT) AS last_purchase_date \

@@ -23,6 +23,12 @@ impl Connector for Sample {
         .setting("batch", "heartbeats written per run, 1 to 1000 (default 1)")
         .table("sample_events")
         .job("heartbeat")
+        .migration(
+            1,
+            "sample_events",
+            include_str!("../migrations/sqlite/0001_sample_events.sql"),
+            include_str!("../migrations/postgres/0001_sample_events.sql"),
+        )
     }
 
     fn run(ctx: RunContext) -> Result<RunSummary, Error> {

@@ -19,7 +19,18 @@ pub fn get_or<T: DeserializeOwned>(key: &str, default: T) -> Result<T, Error> {
     Ok(get(key)?.unwrap_or(default))
 }
 
-/// All settings decoded into one typed struct (derive `serde::Deserialize` on it).
+/// One setting the connector cannot do without; an error naming it when the manifest does not
+/// set it.
+pub fn require<T: DeserializeOwned>(key: &str) -> Result<T, Error> {
+    get(key)?.ok_or_else(|| {
+        Error::invalid(format!(
+            "setting {key} is required; set it in the manifest's settings"
+        ))
+    })
+}
+
+/// All settings decoded into one typed struct (derive `serde::Deserialize` on it; give optional
+/// settings `#[serde(default)]`).
 pub fn all<T: DeserializeOwned>() -> Result<T, Error> {
     serde_json::from_str(&raw::all()).map_err(|e| Error::invalid(format!("settings: {e}")))
 }

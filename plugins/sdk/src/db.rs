@@ -27,10 +27,84 @@ pub fn upsert(table: &str, columns: &[&str], key: &[&str], rows: &[Row]) -> Resu
     raw::upsert(table, &columns, &key, rows)
 }
 
+/// A type that is one row of a table: its column names and its values in that order. Upsert a
+/// slice of them with [`upsert_records`].
+pub trait Record {
+    /// The column names, in the order of [`Record::values`].
+    const COLUMNS: &'static [&'static str];
+    /// The row's values.
+    fn values(&self) -> Row;
+}
+
+/// Upserts `records` into `table` keyed on `key` (see [`upsert`]).
+pub fn upsert_records<R: Record>(table: &str, key: &[&str], records: &[R]) -> Result<u64, Error> {
+    let rows: Vec<Row> = records.iter().map(Record::values).collect();
+    upsert(table, R::COLUMNS, key, &rows)
+}
+
+/// A type built from one result row, reading columns by name (see [`Rows::decode`]).
+pub trait FromRow: Sized {
+    /// Reads one row.
+    fn from_row(row: &NamedRow<'_>) -> Result<Self, Error>;
+}
+
+/// One row of a result, readable by column name.
+pub struct NamedRow<'a> {
+    columns: &'a [String],
+    values: &'a [Value],
+}
+
+impl<'a> NamedRow<'a> {
+    /// The value of column `name`, if the result has it.
+    pub fn get(&self, name: &str) -> Option<&'a Value> {
+        let i = self.columns.iter().position(|c| c == name)?;
+        self.values.get(i)
+    }
+
+    /// Column `name` as an integer; an error naming the column when it is missing or not one.
+    pub fn i64(&self, name: &str) -> Result<i64, Error> {
+        self.get(name)
+            .and_then(Value::as_i64)
+            .ok_or_else(|| Error::invalid(format!("column {name} is not an integer")))
+    }
+
+    /// Column `name` as text (text, JSON or a timestamp); an error when it is missing or not one.
+    pub fn str(&self, name: &str) -> Result<&'a str, Error> {
+        self.get(name)
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::invalid(format!("column {name} is not text")))
+    }
+
+    /// Column `name` as a number (integers widen); an error when it is missing or not one.
+    pub fn f64(&self, name: &str) -> Result<f64, Error> {
+        self.get(name)
+            .and_then(Value::as_f64)
+            .ok_or_else(|| Error::invalid(format!("column {name} is not a number")))
+    }
+
+    /// Column `name`, or `None` when it is missing or NULL.
+    pub fn opt(&self, name: &str) -> Option<&'a Value> {
+        self.get(name).filter(|v| !v.is_null())
+    }
+}
+
 impl Rows {
     /// The index of column `name`, if the result has it.
     pub fn column(&self, name: &str) -> Option<usize> {
         self.columns.iter().position(|c| c == name)
+    }
+
+    /// The rows, each readable by column name.
+    pub fn named(&self) -> impl Iterator<Item = NamedRow<'_>> {
+        self.rows.iter().map(|values| NamedRow {
+            columns: &self.columns,
+            values,
+        })
+    }
+
+    /// Every row decoded into `T`.
+    pub fn decode<T: FromRow>(&self) -> Result<Vec<T>, Error> {
+        self.named().map(|r| T::from_row(&r)).collect()
     }
 }
 

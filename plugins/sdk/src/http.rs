@@ -17,12 +17,71 @@ impl Request {
             auth: None,
             timeout_ms: None,
             idempotent: None,
+            rate_limits: Vec::new(),
         }
     }
 
     /// A GET request.
     pub fn get(url: impl Into<String>) -> Self {
         Self::new(Method::Get, url)
+    }
+
+    /// A HEAD request.
+    pub fn head(url: impl Into<String>) -> Self {
+        Self::new(Method::Head, url)
+    }
+
+    /// A POST request (never retried by the host unless marked [`Request::idempotent`]).
+    pub fn post(url: impl Into<String>) -> Self {
+        Self::new(Method::Post, url)
+    }
+
+    /// A PUT request.
+    pub fn put(url: impl Into<String>) -> Self {
+        Self::new(Method::Put, url)
+    }
+
+    /// A PATCH request (never retried by the host unless marked [`Request::idempotent`]).
+    pub fn patch(url: impl Into<String>) -> Self {
+        Self::new(Method::Patch, url)
+    }
+
+    /// A DELETE request.
+    pub fn delete(url: impl Into<String>) -> Self {
+        Self::new(Method::Delete, url)
+    }
+
+    /// Sets the body as is (set its content type with [`Request::header`]).
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = Some(body.into());
+        self
+    }
+
+    /// Adds several headers.
+    pub fn headers<'a>(mut self, headers: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        self.headers
+            .extend(headers.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
+    }
+
+    /// Lowers the manifest's timeout for this request (it can never raise it).
+    pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.timeout_ms = Some(timeout.as_millis().min(u32::MAX as u128) as u32);
+        self
+    }
+
+    /// Marks the request safe (or not) to retry after a transient failure; GET, HEAD, PUT and
+    /// DELETE are by default, POST and PATCH are not.
+    pub fn idempotent(mut self, idempotent: bool) -> Self {
+        self.idempotent = Some(idempotent);
+        self
+    }
+
+    /// Passes the request through rate-limit pool `pool` too (granted in the manifest), besides
+    /// the connector's own.
+    pub fn rate_limit(mut self, pool: &str) -> Self {
+        self.rate_limits.push(pool.into());
+        self
     }
 
     /// Adds a header.

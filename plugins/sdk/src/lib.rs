@@ -40,10 +40,10 @@ mod types;
 
 #[doc(hidden)]
 pub mod bindings {
-    //! The raw bindings, generated from `wit/`. Not part of the SDK's API.
+    //! The raw bindings, generated from `wit/` in this crate. Not part of the SDK API.
     #![allow(missing_docs, clippy::too_many_arguments)]
     wit_bindgen::generate!({
-        path: "../../wit",
+        path: "wit",
         world: "connector",
         pub_export_macro: true,
         export_macro_name: "__export_connector_world",

@@ -9,20 +9,91 @@ use connector_sdk::{
 
 struct Testkit;
 
+/// The settings the jobs read.
+const SETTINGS: &[(&str, &str)] = &[
+    ("rows", "rows written per sync run"),
+    ("label", "text written into each row"),
+    (
+        "sleep_ms",
+        "how long sleep, read-sleep-write and hold-writer wait",
+    ),
+    (
+        "job_sleep_ms",
+        "how long a sleep-fail job waits before failing",
+    ),
+    (
+        "jobs",
+        "what enqueue and enqueue-each enqueue (enqueue-many: how many)",
+    ),
+    ("fail_after_enqueue", "make enqueue fail after enqueueing"),
+    ("statements", "what sql-script runs"),
+    ("calls", "what sql-calls runs"),
+    ("requests", "what http-script and http-loop send"),
+    ("repeat", "how often http-script and http-loop send"),
+    ("batch", "rows per upsert in upsert-bench"),
+    ("round", "a marker upsert-bench writes"),
+    ("pages", "pages written by pages"),
+    ("events", "log events log-flood emits"),
+    ("keys", "state keys state-flood sets"),
+    ("value_bytes", "bytes per state value in state-flood"),
+];
+
+/// The jobs `run` understands.
+const JOBS: &[&str] = &[
+    "sync",
+    "noop",
+    "clock",
+    "sleep",
+    "trap",
+    "spin",
+    "oom",
+    "slow-query",
+    "checkpoint-then-trap",
+    "denied-table",
+    "http",
+    "http-script",
+    "http-loop",
+    "enqueue",
+    "enqueue-many",
+    "enqueue-each",
+    "sql-script",
+    "sql-calls",
+    "roundtrip",
+    "upsert-bench",
+    "big-log",
+    "pages",
+    "write-past-deadline",
+    "read-sleep-write",
+    "hold-writer",
+    "huge-select",
+    "log-flood",
+    "state-flood",
+    "exit",
+    "stdout",
+    "fail",
+];
+
 impl Connector for Testkit {
     fn describe() -> Info {
-        Info::new(
+        let mut info = Info::new(
             "testkit",
             env!("CARGO_PKG_VERSION"),
             "misbehaves on purpose for tests",
         )
-        .setting("rows", "rows written per sync run")
-        .setting("label", "text written into each row")
         .table("kit_items")
-        .job("sync")
-        .job("trap")
-        .job("spin")
-        .job("oom")
+        .migration(
+            1,
+            "kit_items",
+            include_str!("../migrations/sqlite/0001_kit_items.sql"),
+            include_str!("../migrations/postgres/0001_kit_items.sql"),
+        );
+        for (name, description) in SETTINGS {
+            info = info.setting(name, description);
+        }
+        for job in JOBS {
+            info = info.job(job);
+        }
+        info
     }
 
     fn run(ctx: RunContext) -> Result<RunSummary, Error> {

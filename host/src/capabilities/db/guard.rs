@@ -2,9 +2,13 @@
 //! plain `SELECT`/`INSERT`/`UPDATE`/`DELETE` on granted tables (DESIGN.md §4 "Database").
 
 use crate::store::Backend;
-use sqlparser::ast::{Expr, ObjectName, Query, Statement, Visit, Visitor};
-use sqlparser::dialect::{PostgreSqlDialect, SQLiteDialect};
+use sqlparser::ast::{
+    AlterTableOperation, ColumnOption, Expr, ObjectName, ObjectType, Query, RenameTableNameKind,
+    Statement, TableConstraint, Visit, Visitor,
+};
+use sqlparser::dialect::{Dialect, PostgreSqlDialect, SQLiteDialect};
 use sqlparser::parser::Parser;
+use sqlparser::tokenizer::{Token, Tokenizer};
 use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 
@@ -153,6 +157,179 @@ fn check_statement(
         return Err(reason);
     }
     Ok((kind, checker.placeholders))
+}
+
+/// One statement of a connector's migration, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationStatement {
+    /// The statement as the database runs it (re-assembled from its tokens).
+    pub sql: String,
+    /// The table it creates or renames to, if any.
+    pub creates: Option<String>,
+    /// The indexes it drops: the caller checks they belong to the connector's tables.
+    pub drops_indexes: Vec<String>,
+}
+
+fn dialect(backend: Backend) -> Box<dyn Dialect> {
+    match backend {
+        Backend::Sqlite => Box::new(SQLiteDialect {}),
+        Backend::Postgres => Box::new(PostgreSqlDialect {}),
+    }
+}
+
+/// Splits a migration into its statements and checks each: `CREATE TABLE`, `CREATE INDEX`,
+/// `ALTER TABLE`, `DROP TABLE`, `DROP INDEX` on the connector's tables (`grants`), and data
+/// fixes (`INSERT`, `UPDATE`, `DELETE`, no parameters) on them; foreign keys may name only
+/// them too. Anything else is refused with the statement and the reason.
+pub fn check_migration(
+    sql: &str,
+    backend: Backend,
+    grants: &Grants,
+) -> Result<Vec<MigrationStatement>, String> {
+    let dialect = dialect(backend);
+    let tokens = Tokenizer::new(&*dialect, sql)
+        .tokenize()
+        .map_err(|e| format!("does not parse: {e}"))?;
+    let mut out = Vec::new();
+    for group in tokens.split(|t| *t == Token::SemiColon) {
+        // Leading comments and blank lines are not part of the statement.
+        let start = group
+            .iter()
+            .position(|t| !matches!(t, Token::Whitespace(_)))
+            .unwrap_or(group.len());
+        let group = &group[start..];
+        if group.iter().all(|t| matches!(t, Token::Whitespace(_))) {
+            continue;
+        }
+        let text: String = group.iter().map(ToString::to_string).collect();
+        let text = text.trim().to_owned();
+        let head: String = text.chars().take(40).collect();
+        let refuse = |why: String| format!("statement `{head}…`: {why}");
+        let statements = Parser::new(&*dialect)
+            .with_recursion_limit(MAX_NESTING)
+            .try_with_sql(&text)
+            .and_then(|mut p| p.parse_statements())
+            .map_err(|e| refuse(format!("does not parse: {e}")))?;
+        let [statement] = statements.as_slice() else {
+            return Err(refuse("is not one statement".into()));
+        };
+        let checked = check_migration_statement(statement, backend, grants).map_err(refuse)?;
+        out.push(MigrationStatement {
+            sql: text,
+            ..checked
+        });
+    }
+    Ok(out)
+}
+
+fn check_migration_statement(
+    statement: &Statement,
+    backend: Backend,
+    grants: &Grants,
+) -> Result<MigrationStatement, String> {
+    let mut checker = Checker {
+        backend,
+        grants,
+        cte_scopes: Vec::new(),
+        placeholders: BTreeSet::new(),
+    };
+    let granted = |checker: &Checker, name: &ObjectName| -> Result<String, String> {
+        let (schema, table) = checker.table_name(name)?;
+        if schema.is_some_and(|s| !DEFAULT_SCHEMAS.contains(&s.as_str())) {
+            return Err(format!("`{name}` is outside the default schema"));
+        }
+        if grants.allows(&table) {
+            Ok(table)
+        } else {
+            Err(format!(
+                "table `{table}` is not one of the connector's tables"
+            ))
+        }
+    };
+    let mut checked = MigrationStatement {
+        sql: String::new(),
+        creates: None,
+        drops_indexes: Vec::new(),
+    };
+    match statement {
+        Statement::CreateTable(create) => {
+            if create.query.is_some() || create.like.is_some() || create.clone.is_some() {
+                return Err("CREATE TABLE … AS, LIKE or CLONE is not allowed".into());
+            }
+            checked.creates = Some(granted(&checker, &create.name)?);
+            for column in &create.columns {
+                for option in &column.options {
+                    if let ColumnOption::ForeignKey { foreign_table, .. } = &option.option {
+                        granted(&checker, foreign_table)?;
+                    }
+                }
+            }
+            for constraint in &create.constraints {
+                if let TableConstraint::ForeignKey { foreign_table, .. } = constraint {
+                    granted(&checker, foreign_table)?;
+                }
+            }
+        }
+        Statement::CreateIndex(_) => {}
+        Statement::AlterTable { operations, .. } => {
+            for op in operations {
+                match op {
+                    AlterTableOperation::RenameTable { table_name } => {
+                        let (RenameTableNameKind::As(name) | RenameTableNameKind::To(name)) =
+                            table_name;
+                        checked.creates = Some(granted(&checker, name)?);
+                    }
+                    AlterTableOperation::AddConstraint {
+                        constraint: TableConstraint::ForeignKey { foreign_table, .. },
+                        ..
+                    } => {
+                        granted(&checker, foreign_table)?;
+                    }
+                    AlterTableOperation::AddColumn { column_def, .. } => {
+                        for option in &column_def.options {
+                            if let ColumnOption::ForeignKey { foreign_table, .. } = &option.option {
+                                granted(&checker, foreign_table)?;
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Statement::Drop {
+            object_type, names, ..
+        } => match object_type {
+            ObjectType::Table => {
+                for name in names {
+                    granted(&checker, name)?;
+                }
+            }
+            ObjectType::Index => {
+                for name in names {
+                    let (_, index) = checker.table_name(name)?;
+                    checked.drops_indexes.push(index);
+                }
+            }
+            other => return Err(format!("DROP {other} is not allowed")),
+        },
+        Statement::Insert(_) | Statement::Update { .. } | Statement::Delete(_) => {}
+        _ => {
+            return Err(
+                "only CREATE TABLE, CREATE INDEX, ALTER TABLE, DROP TABLE, DROP INDEX and \
+                 INSERT, UPDATE, DELETE on the connector's own tables are allowed in a migration"
+                    .into(),
+            )
+        }
+    }
+    // Every table it names (index targets, altered tables, data fixes, subqueries) and every
+    // function it calls pass the same check as the plugin's own SQL.
+    if let ControlFlow::Break(reason) = statement.visit(&mut checker) {
+        return Err(reason);
+    }
+    if !checker.placeholders.is_empty() {
+        return Err("a migration takes no parameters".into());
+    }
+    Ok(checked)
 }
 
 struct Checker<'a> {
@@ -346,6 +523,65 @@ mod tests {
             0
         )
         .is_err());
+    }
+
+    #[test]
+    fn migrations_may_shape_only_the_connectors_own_tables() {
+        let grants = Grants::new(["sales", "customer_sales"]);
+        for b in [Backend::Sqlite, Backend::Postgres] {
+            let ok = "CREATE TABLE IF NOT EXISTS sales (id INTEGER PRIMARY KEY, customer_id INTEGER, \
+                      note TEXT DEFAULT 'a;b', CHECK (customer_id > 0)); \
+                      -- a comment; with a semicolon\n\
+                      CREATE INDEX IF NOT EXISTS sales_customer ON sales (customer_id);\n\
+                      ALTER TABLE customer_sales ADD COLUMN won INTEGER NOT NULL DEFAULT 0;\n\
+                      UPDATE customer_sales SET won = 1 WHERE customer_id IN (SELECT customer_id FROM sales);\n\
+                      DROP INDEX sales_customer;";
+            let checked = check_migration(ok, b, &grants).unwrap();
+            assert_eq!(checked.len(), 5, "{b:?}: {checked:#?}");
+            assert_eq!(checked[0].creates.as_deref(), Some("sales"));
+            assert!(checked[0].sql.contains("'a;b'"), "{}", checked[0].sql);
+            assert_eq!(checked[4].drops_indexes, ["sales_customer"]);
+            for (bad, why) in [
+                (
+                    "CREATE TABLE runs (id INTEGER)",
+                    "not one of the connector's tables",
+                ),
+                (
+                    "CREATE TABLE other (id INTEGER)",
+                    "not one of the connector's tables",
+                ),
+                ("CREATE INDEX i ON runs (id)", "not granted"),
+                (
+                    "ALTER TABLE sales RENAME TO runs",
+                    "not one of the connector's tables",
+                ),
+                ("DROP TABLE queue_jobs", "not one of the connector's tables"),
+                (
+                    "CREATE TABLE sales (id INTEGER REFERENCES runs (id))",
+                    "not one of the connector's tables",
+                ),
+                (
+                    "CREATE TABLE sales AS SELECT * FROM runs",
+                    "AS, LIKE or CLONE",
+                ),
+                ("CREATE VIEW v AS SELECT 1", "only CREATE TABLE"),
+                (
+                    "UPDATE sales SET id = (SELECT id FROM runs LIMIT 1)",
+                    "not granted",
+                ),
+                ("DELETE FROM sales WHERE id = $1", "takes no parameters"),
+            ] {
+                let e = check_migration(bad, b, &grants).unwrap_err();
+                assert!(e.contains(why), "{b:?}: {bad}: {e}");
+            }
+        }
+        let e = check_migration(
+            "CREATE TRIGGER t AFTER INSERT ON sales BEGIN DELETE FROM runs; END",
+            Backend::Sqlite,
+            &grants,
+        )
+        .unwrap_err();
+        assert!(e.starts_with("statement `CREATE TRIGGER"), "{e}");
     }
 
     #[test]

@@ -6,7 +6,9 @@
 mod guard;
 mod values;
 
-pub use guard::{check as check_sql, Grants, Refusal, StatementKind};
+pub use guard::{
+    check as check_sql, check_migration, Grants, MigrationStatement, Refusal, StatementKind,
+};
 
 use super::tx::{Access, Conn, RunTx};
 use super::CapResult;

@@ -1,8 +1,9 @@
--- Tables of the ploomes connector (plugins/ploomes). Dates are RFC 3339 UTC text in DATETIME
+-- Tables of the ploomes connector, as the host created them before connectors carried their own
+-- schema (IF NOT EXISTS adopts those). Dates are RFC 3339 UTC text in DATETIME
 -- columns (read back as timestamps); money is REAL (the connector rounds aggregates to cents).
 
 -- One row per Ploomes deal, as last read (upserted by id).
-CREATE TABLE sales (
+CREATE TABLE IF NOT EXISTS sales (
     id               INTEGER PRIMARY KEY,  -- Ploomes Deal Id
     customer_id      INTEGER,              -- ContactId: the customer (company or person)
     title            TEXT,
@@ -17,11 +18,11 @@ CREATE TABLE sales (
     last_update_date DATETIME NOT NULL,
     synced_at        DATETIME NOT NULL     -- when the connector last wrote the row
 );
-CREATE INDEX sales_customer ON sales (customer_id);
+CREATE INDEX IF NOT EXISTS sales_customer ON sales (customer_id);
 
 -- One row per customer with at least one deal, recomputed from sales for the customers each
 -- run touches. A purchase is a won deal, dated by its finish date.
-CREATE TABLE customer_sales (
+CREATE TABLE IF NOT EXISTS customer_sales (
     customer_id              INTEGER PRIMARY KEY,
     customer_name            TEXT,                       -- from /Contacts
     customer_cnpj            TEXT,                       -- from /Contacts
@@ -43,4 +44,4 @@ CREATE TABLE customer_sales (
     created_at               DATETIME NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
     updated_at               DATETIME NOT NULL           -- when the connector last wrote the row
 );
-CREATE INDEX customer_sales_revenue ON customer_sales (total_revenue DESC);
+CREATE INDEX IF NOT EXISTS customer_sales_revenue ON customer_sales (total_revenue DESC);

@@ -1,11 +1,12 @@
--- Tables of the ploomes connector (plugins/ploomes). Integers are BIGINT and money DOUBLE
+-- Tables of the ploomes connector, as the host created them before connectors carried their own
+-- schema (IF NOT EXISTS adopts those). Integers are BIGINT and money DOUBLE
 -- PRECISION (rounded to cents by the connector) because the host binds plugin integers as int8
 -- and floats as float8: a column of another type would make a statement first prepared with a
 -- NULL in that position (its type then inferred from the column) refuse a later int8/float8
 -- value for it.
 
 -- One row per Ploomes deal, as last read (upserted by id).
-CREATE TABLE sales (
+CREATE TABLE IF NOT EXISTS sales (
     id               BIGINT PRIMARY KEY,   -- Ploomes Deal Id
     customer_id      BIGINT,               -- ContactId: the customer (company or person)
     title            TEXT,
@@ -20,11 +21,11 @@ CREATE TABLE sales (
     last_update_date TIMESTAMPTZ NOT NULL,
     synced_at        TIMESTAMPTZ NOT NULL  -- when the connector last wrote the row
 );
-CREATE INDEX sales_customer ON sales (customer_id);
+CREATE INDEX IF NOT EXISTS sales_customer ON sales (customer_id);
 
 -- One row per customer with at least one deal, recomputed from sales for the customers each
 -- run touches. A purchase is a won deal, dated by its finish date.
-CREATE TABLE customer_sales (
+CREATE TABLE IF NOT EXISTS customer_sales (
     customer_id              BIGINT PRIMARY KEY,
     customer_name            TEXT,                                -- from /Contacts
     customer_cnpj            TEXT,                                -- from /Contacts
@@ -46,4 +47,4 @@ CREATE TABLE customer_sales (
     created_at               TIMESTAMPTZ NOT NULL DEFAULT now(),
     updated_at               TIMESTAMPTZ NOT NULL                 -- when the connector last wrote the row
 );
-CREATE INDEX customer_sales_revenue ON customer_sales (total_revenue DESC);
+CREATE INDEX IF NOT EXISTS customer_sales_revenue ON customer_sales (total_revenue DESC);

@@ -1,0 +1,9 @@
+-- One row per heartbeat the sample connector writes. IF NOT EXISTS: databases created before
+-- connectors carried their own schema already have the table.
+CREATE TABLE IF NOT EXISTS sample_events (
+    seq          INTEGER PRIMARY KEY,
+    label        TEXT NOT NULL,
+    trigger_kind TEXT NOT NULL,
+    dry_run      BOOLEAN NOT NULL DEFAULT FALSE,
+    created_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
