@@ -7,6 +7,8 @@ mod runs;
 mod integrity;
 // Volume caps: query results, log events, enqueued jobs, state.
 mod volume;
+// Connector-owned schema: migrations, upgrades, what plugins declare.
+mod schema;
 // Plugins that trap, spin, stall in host calls, or allocate past their cap.
 mod sandbox;
 // The on-disk compile cache and plugin loading.
