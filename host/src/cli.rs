@@ -75,6 +75,15 @@ pub enum Command {
         #[command(subcommand)]
         action: QueueAction,
     },
+    /// Show what a plugin file is and asks for (tables, settings, auth, migrations, SHA-256)
+    /// before granting it anything; needs no manifest.
+    Inspect {
+        /// The plugin's `.wasm` file.
+        plugin: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Build the plugins, run every demo connector once on SQLite and print what happened.
     Demo {
         /// Where the demo's manifest and database go.
@@ -286,6 +295,17 @@ pub async fn execute(cli: &Cli) -> Result<u8, Failure> {
             Ok(0)
         }
         Command::Demo { dir } => demo::run(dir).await,
+        Command::Inspect { plugin, json } => {
+            let found = Runner::inspect(plugin).await.map_err(Failure::bad_input)?;
+            if *json {
+                let text = serde_json::to_string_pretty(&found)
+                    .map_err(|e| Failure::job(anyhow::Error::from(e)))?;
+                println!("{text}");
+            } else {
+                print!("{found}");
+            }
+            Ok(0)
+        }
         Command::Serve { listen } => serve(&cli.manifest, *listen).await,
     }
 }

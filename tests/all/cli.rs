@@ -199,3 +199,56 @@ async fn validate_reports_an_auth_profile_the_plugin_names_but_the_manifest_lack
         "{message}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inspect_shows_what_a_plugin_asks_for_and_a_pinned_digest_is_enforced() {
+    let wasm = connector_tests::plugin("ploomes");
+    let found = connector_host::runner::Runner::inspect(&wasm)
+        .await
+        .unwrap();
+    assert_eq!(found.name, "ploomes");
+    assert_eq!(found.tables, ["sales", "customer_sales"]);
+    assert_eq!(found.auth_profiles, ["ploomes"]);
+    assert!(found.settings.iter().any(|(k, _)| k == "page_size"));
+    assert_eq!(found.migrations.len(), 2);
+    let first = found.migrations[0].sqlite.as_ref().unwrap();
+    assert!(
+        first[0].starts_with("CREATE TABLE IF NOT EXISTS sales"),
+        "{first:?}"
+    );
+    assert!(found.imports.iter().any(|i| i == "connector:host/db@0.2.0"));
+    assert!(found.exports.iter().any(|e| e == "run"));
+    let bytes = std::fs::read(&wasm).unwrap();
+    assert_eq!(found.size, bytes.len() as u64);
+    let text = found.to_string();
+    assert!(
+        text.contains(&format!("sha256       {}", found.sha256)),
+        "{text}"
+    );
+
+    let db = TestDb::sqlite().unwrap();
+    let (code, _) = cli(&db, KIT, &["inspect", wasm.to_str().unwrap(), "--json"]).await;
+    assert_eq!(code, 0);
+    let kit = connector_host::runner::Runner::inspect(&connector_tests::plugin("testkit"))
+        .await
+        .unwrap();
+    let pinned = format!("{KIT}sha256 = \"{}\"\n", kit.sha256);
+    assert_eq!(cli(&db, &pinned, &["validate"]).await.0, 0);
+    let wrong = format!("{KIT}sha256 = \"{}\"\n", "0".repeat(64));
+    let (code, message) = cli(&db, &wrong, &["validate"]).await;
+    assert_eq!(code, 2, "{message}");
+    assert!(
+        message.contains(&format!(
+            "has SHA-256 {}, not the pinned {}",
+            kit.sha256,
+            "0".repeat(64)
+        )),
+        "{message}"
+    );
+    let (code, message) = cli(&db, &format!("{KIT}sha256 = \"abc\"\n"), &["validate"]).await;
+    assert_eq!(code, 2);
+    assert!(
+        message.contains("connectors.kit.sha256: expected the plugin's SHA-256"),
+        "{message}"
+    );
+}

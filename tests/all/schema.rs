@@ -22,7 +22,10 @@ async fn old_database(db: &TestDb) {
     let backend = db.backend;
     for (from, name) in [
         (root.join("migrations"), "0001_host.sql"),
-        (root.join("tests/fixtures/host-0.1"), "0002_sample_connectors.sql"),
+        (
+            root.join("tests/fixtures/host-0.1"),
+            "0002_sample_connectors.sql",
+        ),
         (root.join("tests/fixtures/host-0.1"), "0003_ploomes.sql"),
         (root.join("migrations"), "0004_queue.sql"),
         (root.join("migrations"), "0005_scheduler.sql"),
@@ -102,9 +105,22 @@ async fn a_database_of_the_previous_layout_upgrades_in_place_with_its_data() {
         .unwrap();
         assert_eq!(applied, 2, "{}", db.backend);
         let after = connector_tests::db::dump(&db.url, &[]).await.unwrap();
-        assert_eq!(after["sales"], sales_before, "{}: sales untouched", db.backend);
-        let total = |c: i64| format!("SELECT CAST(total_sales AS BIGINT) FROM customer_sales WHERE customer_id = {c}");
-        assert_eq!(scalar(&db.url, &total(900001)).await.unwrap(), 2, "{}", db.backend);
+        assert_eq!(
+            after["sales"], sales_before,
+            "{}: sales untouched",
+            db.backend
+        );
+        let total = |c: i64| {
+            format!(
+                "SELECT CAST(total_sales AS BIGINT) FROM customer_sales WHERE customer_id = {c}"
+            )
+        };
+        assert_eq!(
+            scalar(&db.url, &total(900001)).await.unwrap(),
+            2,
+            "{}",
+            db.backend
+        );
         assert_eq!(scalar(&db.url, &total(900002)).await.unwrap(), 0);
         let averages = scalar(
             &db.url,
@@ -113,18 +129,38 @@ async fn a_database_of_the_previous_layout_upgrades_in_place_with_its_data() {
         )
         .await
         .unwrap();
-        assert_eq!(averages, 2, "{}: averages under the replaced definition", db.backend);
+        assert_eq!(
+            averages, 2,
+            "{}: averages under the replaced definition",
+            db.backend
+        );
 
         // The upgraded database syncs, first in full, then incrementally.
-        let first = host.runner.run("ploomes", RunRequest::manual()).await.unwrap();
+        let first = host
+            .runner
+            .run("ploomes", RunRequest::manual())
+            .await
+            .unwrap();
         assert_eq!(first.status, RunStatus::Succeeded, "{first:?}");
         let deals = scalar(&db.url, "SELECT count(*) FROM sales").await.unwrap();
         assert_eq!(deals as usize, data.deals().len() + 4, "{}", db.backend);
         server.clear();
-        let second = host.runner.run("ploomes", RunRequest::manual()).await.unwrap();
+        let second = host
+            .runner
+            .run("ploomes", RunRequest::manual())
+            .await
+            .unwrap();
         assert_eq!(second.status, RunStatus::Succeeded, "{second:?}");
-        let deal_pages = server.requests().iter().filter(|r| r.path == "/Deals").count();
-        assert_eq!(deal_pages, 1, "{}: the second run was incremental", db.backend);
+        let deal_pages = server
+            .requests()
+            .iter()
+            .filter(|r| r.path == "/Deals")
+            .count();
+        assert_eq!(
+            deal_pages, 1,
+            "{}: the second run was incremental",
+            db.backend
+        );
         host.runner.shutdown().await;
     }
 }
@@ -194,7 +230,10 @@ async fn every_mismatch_between_plugin_and_manifest_is_reported_at_once() {
     let (code, message) = cli(&db, ok, &["run", "kit", "--job", "snyc"]).await;
     assert_eq!(
         (code, message.as_str()),
-        (2, "connector kit has no job \"snyc\"; did you mean \"sync\"?")
+        (
+            2,
+            "connector kit has no job \"snyc\"; did you mean \"sync\"?"
+        )
     );
 }
 

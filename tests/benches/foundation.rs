@@ -107,14 +107,14 @@ async fn main() {
     })
     .unwrap();
     let wasm = connector_tests::plugin("testkit");
-    runtime.load(&wasm).unwrap(); // fills the cache
+    runtime.load(&wasm, None).unwrap(); // fills the cache
     let (mut compile, mut hit) = (Vec::new(), Vec::new());
     for _ in 0..15 {
         let t = Instant::now();
         runtime.load_uncached(&wasm).unwrap();
         compile.push(t.elapsed());
         let t = Instant::now();
-        runtime.load(&wasm).unwrap();
+        runtime.load(&wasm, None).unwrap();
         hit.push(t.elapsed());
     }
     let c = report("B3 load by compiling", compile);

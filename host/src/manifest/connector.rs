@@ -36,6 +36,7 @@ impl Check<'_> {
         let raw = self.take(raw, &at, expected).unwrap_or_default();
         let RawConnector {
             plugin,
+            sha256,
             tables,
             settings,
             timeout,
@@ -48,6 +49,21 @@ impl Check<'_> {
             webhook,
         } = raw;
         let plugin = self.plugin(plugin, &join(&at, "plugin"));
+        let expected = "the plugin's SHA-256 as 64 hex digits (see `connector-host inspect`)";
+        let sha256 = self
+            .take(sha256, &join(&at, "sha256"), expected)
+            .and_then(|digest| {
+                let digest = digest.to_ascii_lowercase();
+                if digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    Some(digest)
+                } else {
+                    self.problem(
+                        &join(&at, "sha256"),
+                        format_args!("expected {expected}, found {digest:?}"),
+                    );
+                    None
+                }
+            });
         let tables = self.tables(tables, &join(&at, "tables"));
         let expected = "a table like { page_size = 300 }";
         let settings = self.take(settings, &join(&at, "settings"), expected);
@@ -65,6 +81,7 @@ impl Check<'_> {
         ConnectorConfig {
             name: name.to_string(),
             plugin,
+            sha256,
             tables,
             settings,
             timeout,

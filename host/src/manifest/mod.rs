@@ -183,6 +183,8 @@ pub struct ConnectorConfig {
     pub name: String,
     /// The `.wasm` component, resolved against `base_dir`; it existed at load time.
     pub plugin: PathBuf,
+    /// The plugin file's SHA-256 (lower-case hex) it must have, when pinned; key `sha256`.
+    pub sha256: Option<String>,
     /// Database tables the connector may use: identifiers, no duplicates, no host table.
     pub tables: Vec<String>,
     /// Non-secret settings handed to the plugin; TOML date-times become RFC 3339 strings.

@@ -206,6 +206,7 @@ pub(super) struct RawSchedule {
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawConnector {
     pub plugin: Field<String>,
+    pub sha256: Field<String>,
     pub tables: Field<Vec<Field<String>>>,
     pub settings: Field<toml::Table>,
     pub timeout: Field<String>,

@@ -2,12 +2,14 @@
 //! webhooks and queue jobs it performs. The CLI, the scheduler, the HTTP server and tests all
 //! call connectors through here; every call goes the one way `invoke` describes.
 
+mod inspect;
 mod invoke;
 mod jobs;
 mod schema;
 mod webhook;
 
 pub use crate::runtime::bindings::connector::host::connector_types::Webhook;
+pub use inspect::{InspectedMigration, Inspection};
 pub use invoke::{describe_error, Failed};
 pub use jobs::{JobOutcome, JobStatus};
 pub use webhook::WebhookOutcome;
@@ -332,7 +334,9 @@ impl Runner {
 
     async fn load_connector(&self, config: ConnectorConfig) -> Result<LoadedConnector> {
         let started = Instant::now();
-        let plugin = self.runtime.load(&config.plugin)?;
+        let plugin = self
+            .runtime
+            .load(&config.plugin, config.sha256.as_deref())?;
         let name: Arc<str> = Arc::from(config.name.as_str());
         let settings = Arc::new(config.settings.clone());
         // `describe` gets the settings and nothing else: no table, no host, no credential.

@@ -18,6 +18,7 @@ use crate::capabilities::{
 use anyhow::{Context, Result};
 use bindings::connector::host as wit;
 use bindings::{Connector, ConnectorPre};
+use sha2::Digest;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -56,6 +57,7 @@ pub struct Runtime {
 /// A compiled, linked plugin ready to instantiate.
 pub struct Plugin {
     pre: ConnectorPre<RunData>,
+    component: Component,
     /// The `.wasm` file it came from.
     pub path: PathBuf,
     /// Whether loading it hit the compile cache.
@@ -277,10 +279,18 @@ impl Runtime {
     }
 
     /// Loads a plugin, compiling it only when the cache has no artifact for these exact bytes
-    /// and this engine configuration.
-    pub fn load(&self, path: &Path) -> Result<Plugin> {
+    /// and this engine configuration. With `sha256`, a file whose digest differs is refused.
+    pub fn load(&self, path: &Path, sha256: Option<&str>) -> Result<Plugin> {
         let bytes = std::fs::read(path)
             .with_context(|| format!("cannot read plugin {}", path.display()))?;
+        if let Some(pinned) = sha256 {
+            let actual = hex::encode(sha2::Sha256::digest(&bytes));
+            anyhow::ensure!(
+                actual == pinned,
+                "plugin {} has SHA-256 {actual}, not the pinned {pinned}; refusing to load it",
+                path.display()
+            );
+        }
         let (component, cache) = cache::load(&self.engine, &self.cache_dir, &bytes)
             .with_context(|| format!("cannot compile plugin {}", path.display()))?;
         self.link(component, path, cache)
@@ -294,6 +304,19 @@ impl Runtime {
             .map_err(anyhow::Error::from)
             .with_context(|| format!("cannot compile plugin {}", path.display()))?;
         self.link(component, path, CacheOutcome::Disabled)
+    }
+
+    /// The names a plugin imports (WASI's and our interfaces, with their versions) and exports.
+    pub fn world_of(&self, plugin: &Plugin) -> (Vec<String>, Vec<String>) {
+        let ty = plugin.component.component_type();
+        let names = |items: &mut dyn Iterator<Item = &str>| {
+            let mut v: Vec<String> = items.map(str::to_owned).collect();
+            v.sort();
+            v
+        };
+        let imports = names(&mut ty.imports(&self.engine).map(|(n, _)| n));
+        let exports = names(&mut ty.exports(&self.engine).map(|(n, _)| n));
+        (imports, exports)
     }
 
     fn link(&self, component: Component, path: &Path, cache: CacheOutcome) -> Result<Plugin> {
@@ -317,6 +340,7 @@ impl Runtime {
             })?;
         Ok(Plugin {
             pre,
+            component,
             path: path.to_owned(),
             cache,
         })
