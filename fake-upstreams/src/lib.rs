@@ -20,7 +20,7 @@ mod body;
 mod canned;
 mod fault;
 mod log;
-pub mod ploomes;
+
 mod quota;
 pub mod routes;
 mod serve;

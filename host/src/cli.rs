@@ -1,8 +1,7 @@
 //! The `connector-host` command line: argument parsing, the subcommands, and the mapping of
 //! every error to a message and an exit code (0 ok, 1 the job failed, 2 bad input or config).
 
-mod demo;
-mod table;
+pub mod table;
 
 use crate::logging::LogFormat;
 use crate::manifest::{Manifest, ManifestError, ProcessEnv, Secrets, DEFAULT_MANIFEST};
@@ -83,12 +82,6 @@ pub enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
-    },
-    /// Build the plugins, run every demo connector once on SQLite and print what happened.
-    Demo {
-        /// Where the demo's manifest and database go.
-        #[arg(long, default_value = "target/demo")]
-        dir: PathBuf,
     },
 }
 
@@ -294,7 +287,6 @@ pub async fn execute(cli: &Cli) -> Result<u8, Failure> {
             print!("{}", table::schedule(&manifest, chrono::Utc::now(), *count));
             Ok(0)
         }
-        Command::Demo { dir } => demo::run(dir).await,
         Command::Inspect { plugin, json } => {
             let found = Runner::inspect(plugin).await.map_err(Failure::bad_input)?;
             if *json {

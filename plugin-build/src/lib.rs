@@ -1,6 +1,6 @@
 //! Builds the plugin workspace (`plugins/`) for `wasm32-wasip2`, installing the target first if
-//! this toolchain lacks it. Shared by the tests' build script and `connector-host demo`, so
-//! neither a test run nor the demo needs a manual set-up step.
+//! this toolchain lacks it. The tests' build script calls it (and the demo, which depends on the
+//! tests' support crate), so neither a test run nor the demo needs a manual set-up step.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

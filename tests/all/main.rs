@@ -17,8 +17,6 @@ mod loading;
 mod cli;
 // Outbound HTTP: allowlist, SSRF, rate limits, retries, auth profiles, redaction.
 mod http;
-// The ploomes connector against the fake Ploomes API.
-mod ploomes;
 // The durable job queue: delivery, back-off, dead letters, leases, dedup.
 mod queue;
 // The SQL grant check and typed values on both backends.

@@ -1,8 +1,11 @@
-//! Test support shared by the integration tests: where the built plugins are, fresh databases
-//! on each backend, and a host started from a manifest written for the test.
+//! Test support shared by the integration tests, the connectors' harnesses and the demo: where
+//! the built plugins are, connectors' example manifest entries, fresh databases on each
+//! backend, and a host started from a manifest written for the test.
 
 pub mod daemon;
 pub mod db;
+pub mod demo;
+pub mod entry;
 pub mod host;
 pub mod logs;
 

@@ -21,21 +21,21 @@
 //! Run with `cargo bench -p connector-tests --bench ploomes`.
 
 #[allow(dead_code, unused_imports)]
-#[path = "../../plugins/ploomes/src/odata.rs"]
+#[path = "../../src/odata.rs"]
 mod odata;
 #[allow(dead_code, unused_imports)]
-#[path = "../../plugins/ploomes/src/sql.rs"]
+#[path = "../../src/sql.rs"]
 mod sql;
 #[allow(dead_code, unused_imports)]
-#[path = "../../plugins/ploomes/src/time.rs"]
+#[path = "../../src/time.rs"]
 mod time;
 
 use connector_host::runner::{RunOutcome, RunRequest};
 use connector_host::store::Store;
 use connector_tests::db::TestDb;
-use connector_tests::fake::ploomes::{self, Generate, PloomesData};
 use connector_tests::fake::{max_in_any_window, FakeServer, Quota, QuotaAnswer};
 use connector_tests::host::{start, FakeEnv};
+use ploomes_harness::fake::{self as ploomes, Generate, PloomesData};
 use serde_json::Value as Json;
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;

@@ -11,11 +11,12 @@
 //! - `GET /Account` (the official credential check);
 //! - a `User-Key` check on every route: a missing or wrong key answers `403` with a JSON error.
 //!
-//! Quotas (`429`, or Ploomes' `403` HTML page) and faults come from [`crate::FakeServer`]:
+//! Quotas (`429`, or Ploomes' `403` HTML page) and faults come from [`fake_upstreams::FakeServer`]:
 //!
 //! ```no_run
 //! # async fn demo() {
-//! use fake_upstreams::{ploomes, FakeServer, Quota, QuotaAnswer};
+//! use fake_upstreams::{FakeServer, Quota, QuotaAnswer};
+//! use ploomes_harness::fake as ploomes;
 //! let data = ploomes::PloomesData::generate(&ploomes::Generate::small(), "key-1");
 //! let server = FakeServer::start(ploomes::router(data.clone())).await;
 //! server.set_quota(Some(Quota::per_minute(120, QuotaAnswer::ForbiddenHtml)));

@@ -6,11 +6,12 @@
 use connector_host::runner::{RunOutcome, RunRequest};
 use connector_host::store::RunStatus;
 use connector_tests::db::TestDb;
-use connector_tests::fake::ploomes::{self, Deal, Generate, PloomesData};
+use connector_tests::entry;
 use connector_tests::fake::{
     max_in_any_window, FakeServer, Fault, FaultScope, Quota, QuotaAnswer, RetryAfter,
 };
 use connector_tests::host::{start, FakeEnv, TestHost};
+use ploomes_harness::fake::{self as ploomes, Deal, Generate, PloomesData};
 use sqlx::Row;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -51,25 +52,37 @@ impl Default for Opts {
     }
 }
 
+/// The connector's own `connector.toml`, pointed at the fake and adjusted by `o`.
 fn manifest(server: &FakeServer, o: &Opts) -> String {
-    let (limits, rate) = match o.pool {
-        Some(q) => (
-            format!("[rate_limits]\nploomes = \"{q}\"\n\n"),
-            ", rate_limit = \"ploomes\"",
-        ),
-        None => (String::new(), ""),
-    };
-    format!(
-        "{limits}[connectors.ploomes]\nplugin = {{plugin:ploomes}}\n\
-         tables = [\"sales\", \"customer_sales\"]\ntimeout = \"{timeout}\"\n\
-         http = {{ allow = [{base:?}], max_wait = \"10s\"{rate}{http} }}\n\
-         auth.ploomes = {{ header = \"User-Key\", secret = \"PLOOMES_API_KEY\" }}\n\
-         settings = {{ base_url = {base:?}, page_size = 300{settings} }}\n",
-        base = server.base_url(),
-        timeout = o.timeout,
-        http = o.http,
-        settings = o.settings,
-    )
+    let mut e = entry::load("ploomes").unwrap();
+    let base = server.base_url();
+    match o.pool {
+        Some(quota) => {
+            entry::table(&mut e, &["rate_limits"]).insert("ploomes".into(), quota.into());
+        }
+        None => {
+            e.remove("rate_limits");
+            entry::table(&mut e, &["connectors", "ploomes", "http"]).remove("rate_limit");
+        }
+    }
+    let c = entry::table(&mut e, &["connectors", "ploomes"]);
+    c.insert("timeout".into(), o.timeout.into());
+    // The tests fire no schedule and read every deal unless a test asks for the tag filter.
+    c.remove("schedules");
+    let settings = entry::table(c, &["settings"]);
+    settings.remove("client_tag_id");
+    settings.insert("base_url".into(), base.clone().into());
+    let extra: toml::Table = toml::from_str(&format!(
+        "settings = {{ {} }}\nhttp = {{ {} }}",
+        o.settings.trim_start_matches(','),
+        o.http.trim_start_matches(',')
+    ))
+    .unwrap();
+    entry::merge(c, extra);
+    let http = entry::table(c, &["http"]);
+    http.insert("allow".into(), toml::Value::Array(vec![base.into()]));
+    http.insert("max_wait".into(), "10s".into());
+    toml::to_string(&e).unwrap()
 }
 
 async fn host_with_key(db: &TestDb, fake: &Fake, o: &Opts, key: &str) -> TestHost {

@@ -1,7 +1,7 @@
 //! The fake Ploomes over HTTP: the key check, query options, keyset paging and mutations.
 
 use super::{router, Generate, PloomesData};
-use crate::FakeServer;
+use fake_upstreams::FakeServer;
 use serde_json::Value;
 
 const KEY: &str = "k-1";
