@@ -74,6 +74,17 @@ pub enum Command {
         #[command(subcommand)]
         action: QueueAction,
     },
+    /// Write a new connector crate (builds on its own, anywhere) to start from.
+    New {
+        /// Its name: lower-case letters, digits, _ and -.
+        name: String,
+        /// The directory to create it in.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// The guest SDK crate to depend on (default: this host's, in its repository).
+        #[arg(long, value_name = "PATH")]
+        sdk: Option<PathBuf>,
+    },
     /// Show what a plugin file is and asks for (tables, settings, auth, migrations, SHA-256)
     /// before granting it anything; needs no manifest.
     Inspect {
@@ -285,6 +296,26 @@ pub async fn execute(cli: &Cli) -> Result<u8, Failure> {
         Command::Schedule { count } => {
             let (manifest, _) = load_manifest(&cli.manifest)?;
             print!("{}", table::schedule(&manifest, chrono::Utc::now(), *count));
+            Ok(0)
+        }
+        Command::New { name, dir, sdk } => {
+            let sdk = sdk
+                .clone()
+                .or_else(crate::scaffold::bundled_sdk)
+                .ok_or_else(|| {
+                    Failure::bad_input(anyhow::anyhow!(
+                        "this connector-host was not built from its repository; name the guest SDK \
+                         with --sdk PATH"
+                    ))
+                })?;
+            let made = crate::scaffold::write(name, dir, &sdk).map_err(Failure::bad_input)?;
+            println!(
+                "wrote {}
+next: cd {} && cargo build --release   # then connector-host inspect {}",
+                made.dir.display(),
+                made.dir.display(),
+                made.wasm
+            );
             Ok(0)
         }
         Command::Inspect { plugin, json } => {

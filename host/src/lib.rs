@@ -11,6 +11,7 @@ pub mod manifest;
 pub mod redact;
 pub mod runner;
 pub mod runtime;
+pub mod scaffold;
 pub mod scheduler;
 pub mod server;
 pub mod store;

@@ -60,20 +60,12 @@ fn rustc() -> String {
     std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into())
 }
 
-/// Builds every crate of the plugin workspace at `plugins_dir` in release mode and returns the
-/// directory holding the `.wasm` files.
-pub fn build(plugins_dir: &Path) -> Result<PathBuf, String> {
-    ensure_target()?;
+/// A `cargo` command run in `dir`, free of what a parent cargo (a build script, a test) set
+/// for itself.
+pub fn cargo(dir: &Path) -> Command {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(plugins_dir).args([
-        "build",
-        "--release",
-        "--locked",
-        "--workspace",
-        "--target",
-        TARGET,
-    ]);
+    cmd.current_dir(dir);
     for var in PARENT_CARGO_VARS {
         cmd.env_remove(var);
     }
@@ -83,6 +75,35 @@ pub fn build(plugins_dir: &Path) -> Result<PathBuf, String> {
             cmd.env_remove(key.as_ref());
         }
     }
+    cmd
+}
+
+/// The target triple of the machine building (for running plugins' unit tests natively).
+pub fn host_target() -> Result<String, String> {
+    let out = Command::new(rustc())
+        .arg("-vV")
+        .output()
+        .map_err(|e| format!("cannot run rustc: {e}"))?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .map(str::to_owned)
+        .ok_or_else(|| "rustc -vV names no host target".to_owned())
+}
+
+/// Builds every crate of the plugin workspace at `plugins_dir` in release mode and returns the
+/// directory holding the `.wasm` files.
+pub fn build(plugins_dir: &Path) -> Result<PathBuf, String> {
+    ensure_target()?;
+    let mut cmd = cargo(plugins_dir);
+    cmd.args([
+        "build",
+        "--release",
+        "--locked",
+        "--workspace",
+        "--target",
+        TARGET,
+    ]);
     let status = cmd
         .status()
         .map_err(|e| format!("cannot run cargo for {}: {e}", plugins_dir.display()))?;

@@ -9,6 +9,8 @@ mod integrity;
 mod volume;
 // Connector-owned schema: migrations, upgrades, what plugins declare.
 mod schema;
+// A connector written outside the repository drops in; the plugins' unit tests pass.
+mod dropin;
 // Plugins that trap, spin, stall in host calls, or allocate past their cap.
 mod sandbox;
 // The on-disk compile cache and plugin loading.
