@@ -268,13 +268,11 @@ pub async fn execute(cli: &Cli) -> Result<u8, Failure> {
             Ok(if outcome.status.is_success() { 0 } else { 1 })
         }
         Command::Migrate => {
-            let (manifest, _) = load_manifest(&cli.manifest)?;
-            let store = Store::connect(&manifest.database_url)
-                .await
-                .map_err(Failure::job)?;
-            store.migrate().await.map_err(Failure::job)?;
-            store.close().await;
-            println!("database is up to date");
+            // Starting applies the host's migrations and every plugin's.
+            let (manifest, secrets) = load_manifest(&cli.manifest)?;
+            let runner = Runner::start(manifest, secrets).await.map_err(classify)?;
+            runner.shutdown().await;
+            println!("database is up to date (the host's and every plugin's migrations)");
             Ok(0)
         }
         Command::Runs { connector, limit } => {

@@ -23,15 +23,34 @@ const PROFILE: &str =
     refresh_token = \"ZOHO_REFRESH_TOKEN\", data_center = \"eu\" } }";
 
 /// Zoho's data centres and their accounts servers.
-const ZOHO_DATA_CENTERS: &[(&str, &str)] = &[
-    ("us", "https://accounts.zoho.com"),
-    ("eu", "https://accounts.zoho.eu"),
-    ("in", "https://accounts.zoho.in"),
-    ("au", "https://accounts.zoho.com.au"),
-    ("cn", "https://accounts.zoho.com.cn"),
-    ("jp", "https://accounts.zoho.jp"),
-    ("ca", "https://accounts.zohocloud.ca"),
+const ZOHO_DATA_CENTERS: &[(&str, &str, &str)] = &[
+    (
+        "us",
+        "https://accounts.zoho.com",
+        "https://www.zohoapis.com",
+    ),
+    ("eu", "https://accounts.zoho.eu", "https://www.zohoapis.eu"),
+    ("in", "https://accounts.zoho.in", "https://www.zohoapis.in"),
+    (
+        "au",
+        "https://accounts.zoho.com.au",
+        "https://www.zohoapis.com.au",
+    ),
+    (
+        "cn",
+        "https://accounts.zoho.com.cn",
+        "https://www.zohoapis.com.cn",
+    ),
+    ("jp", "https://accounts.zoho.jp", "https://www.zohoapis.jp"),
+    (
+        "ca",
+        "https://accounts.zohocloud.ca",
+        "https://www.zohoapis.ca",
+    ),
 ];
+
+/// The `Authorization` schemes an OAuth2 profile may use: `Bearer` (the default) or Zoho's.
+const OAUTH2_SCHEMES: &[&str] = &["Bearer", "Zoho-oauthtoken"];
 
 /// Headers a profile may not set: they frame the request, which is the HTTP client's job.
 const FRAMING_HEADERS: &[&str] = &["host", "content-length", "transfer-encoding", "connection"];
@@ -260,20 +279,16 @@ impl Check<'_> {
             profile_at,
             Use::Other,
         );
-        let centres: Vec<&str> = ZOHO_DATA_CENTERS.iter().map(|(dc, _)| *dc).collect();
+        let centres: Vec<&str> = ZOHO_DATA_CENTERS.iter().map(|(dc, _, _)| *dc).collect();
         let one_of = centres.join(", ");
         let dc_at = join(at, "data_center");
         let data_center = self.take(raw.data_center, &dc_at, &format!("one of {one_of}"));
-        let url_at = join(at, "token_url");
-        let url_expected = "a URL like \"https://accounts.example.com/oauth/v2/token\"";
-        let token_url = self.take(raw.token_url, &url_at, url_expected);
-        let token_url = match (&data_center, token_url) {
-            (Some(_), Some(_)) => {
-                self.problem(at, "set either data_center or token_url, not both");
-                String::new()
-            }
-            (Some(dc), None) => match ZOHO_DATA_CENTERS.iter().find(|(name, _)| name == dc) {
-                Some((_, accounts)) => format!("{accounts}/oauth/v2/token"),
+        // The data centre picks the accounts (token) and API hosts; token_url and api_url
+        // override them (tests, proxies).
+        let hosts = match &data_center {
+            None => None,
+            Some(dc) => match ZOHO_DATA_CENTERS.iter().find(|(name, _, _)| name == dc) {
+                Some((_, accounts, api)) => Some((*accounts, *api)),
                 None => {
                     let hint = closest(dc, centres.iter().copied())
                         .map_or(String::new(), |c| format!("; did you mean \"{c}\"?"));
@@ -281,20 +296,59 @@ impl Check<'_> {
                         &dc_at,
                         format_args!("expected one of {one_of}, found {dc:?}{hint}"),
                     );
-                    String::new()
+                    None
                 }
             },
-            (None, Some(url)) => {
+        };
+        let url_at = join(at, "token_url");
+        let url_expected = "a URL like \"https://accounts.example.com/oauth/v2/token\"";
+        let token_url = match (self.take(raw.token_url, &url_at, url_expected), hosts) {
+            (Some(url), _) => {
                 self.token_url(&url, &url_at, url_expected);
                 url
             }
+            (None, Some((accounts, _))) => format!("{accounts}/oauth/v2/token"),
             (None, None) => {
-                let zoho = format!("data_center (one of {one_of}) for Zoho");
-                self.problem(
-                    at,
-                    format_args!("set {zoho}, or token_url = \"https://.../oauth/v2/token\""),
-                );
+                if data_center.is_none() {
+                    let zoho = format!("data_center (one of {one_of}) for Zoho");
+                    self.problem(
+                        at,
+                        format_args!("set {zoho}, or token_url = \"https://.../oauth/v2/token\""),
+                    );
+                }
                 String::new()
+            }
+        };
+        let api_at = join(at, "api_url");
+        let api_expected = "an origin like \"https://www.zohoapis.eu\"";
+        let api_url = match (self.take(raw.api_url, &api_at, api_expected), hosts) {
+            (Some(url), _) => match units::parse_origin(&url) {
+                Ok(origin) => Some(origin.to_string()),
+                Err(why) => {
+                    let url = super::redact_password(&url);
+                    self.problem(
+                        &api_at,
+                        format_args!("expected {api_expected}, found {url:?}: {why}"),
+                    );
+                    None
+                }
+            },
+            (None, Some((_, api))) => Some(api.to_owned()),
+            (None, None) => None,
+        };
+        let scheme_at = join(at, "scheme");
+        let schemes = OAUTH2_SCHEMES.join(" or ");
+        let scheme = match self.take(raw.scheme, &scheme_at, &schemes) {
+            None => OAUTH2_SCHEMES[0].to_owned(),
+            Some(s) if OAUTH2_SCHEMES.contains(&s.as_str()) => s,
+            Some(s) => {
+                let hint = closest(&s, OAUTH2_SCHEMES.iter().copied())
+                    .map_or(String::new(), |c| format!("; did you mean \"{c}\"?"));
+                self.problem(
+                    &scheme_at,
+                    format_args!("expected {schemes}, found {s:?}{hint}"),
+                );
+                OAUTH2_SCHEMES[0].to_owned()
             }
         };
         let limits = (Duration::from_secs(1), Duration::from_secs(24 * 3600));
@@ -306,10 +360,11 @@ impl Check<'_> {
         );
         AuthProfile::OAuth2 {
             token_url,
+            api_url,
+            scheme,
             client_id,
             client_secret,
             refresh_token,
-            data_center,
             cooldown,
         }
     }

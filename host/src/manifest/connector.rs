@@ -205,6 +205,7 @@ impl Check<'_> {
         let RawHttp {
             allow,
             rate_limit,
+            extra_rate_limits,
             timeout,
             max_response,
             retries,
@@ -246,14 +247,51 @@ impl Check<'_> {
             }
         }
         let pool_at = join(at, "rate_limit");
-        let rate_limit = self.take(rate_limit, &pool_at, "the name of a [rate_limits] entry");
-        if let Some(pool) = rate_limit.as_deref().filter(|p| !pools.contains(*p)) {
-            let hint = closest(pool, pools.iter().map(String::as_str))
-                .map_or(String::new(), |p| format!("; did you mean \"{p}\"?"));
-            self.problem(
-                &pool_at,
-                format_args!("no rate limit named {pool:?} in [rate_limits]{hint}"),
-            );
+        let expected = "a [rate_limits] name, or a list of them like [\"zoho\", \"zoho_crm\"]";
+        let rate_limits: Vec<String> = match self.take(rate_limit, &pool_at, expected) {
+            None => Vec::new(),
+            Some(toml::Value::String(one)) => vec![one],
+            Some(toml::Value::Array(list)) => list
+                .into_iter()
+                .enumerate()
+                .filter_map(|(i, v)| match v {
+                    toml::Value::String(s) => Some(s),
+                    other => {
+                        let at = format!("{pool_at}[{i}]");
+                        self.problem(
+                            &at,
+                            format_args!("expected a [rate_limits] name, found {other}"),
+                        );
+                        None
+                    }
+                })
+                .collect(),
+            Some(other) => {
+                self.problem(&pool_at, format_args!("expected {expected}, found {other}"));
+                Vec::new()
+            }
+        };
+        let extra_at = join(at, "extra_rate_limits");
+        let extra: Vec<String> = self
+            .take(
+                extra_rate_limits,
+                &extra_at,
+                "a list of [rate_limits] names",
+            )
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, f)| self.take(f, &format!("{extra_at}[{i}]"), "a [rate_limits] name"))
+            .collect();
+        for (key, names) in [(&pool_at, &rate_limits), (&extra_at, &extra)] {
+            for pool in names.iter().filter(|p| !pools.contains(*p)) {
+                let hint = closest(pool, pools.iter().map(String::as_str))
+                    .map_or(String::new(), |p| format!("; did you mean \"{p}\"?"));
+                self.problem(
+                    key,
+                    format_args!("no rate limit named {pool:?} in [rate_limits]{hint}"),
+                );
+            }
         }
         let limits = (Duration::from_millis(1), Duration::from_secs(600));
         let timeout = self.duration(
@@ -284,7 +322,8 @@ impl Check<'_> {
         );
         HttpConfig {
             allow: origins,
-            rate_limit,
+            rate_limits,
+            extra_rate_limits: extra,
             timeout,
             max_response_bytes,
             retries,

@@ -214,8 +214,12 @@ pub use schedule::{Missed, Overlap, ScheduleConfig};
 pub struct HttpConfig {
     /// The only origins the plugin may reach (deny by default).
     pub allow: Vec<Origin>,
-    /// The `[rate_limits]` pool every request passes through, if any.
-    pub rate_limit: Option<String>,
+    /// The `[rate_limits]` pools every request passes (key `rate_limit`: one name or a list);
+    /// a request goes when every one of them admits it.
+    pub rate_limits: Vec<String>,
+    /// Pools a request may name to pass as well (`Request::rate_limit`); key
+    /// `extra_rate_limits`.
+    pub extra_rate_limits: Vec<String>,
     /// The timeout of one request; key `timeout`, default 30s, 1ms to 10m.
     pub timeout: Duration,
     /// The largest response body accepted; key `max_response`, default 10MiB, 1KiB to 1GiB.
@@ -280,16 +284,20 @@ pub enum AuthProfile {
     /// An OAuth2 refresh-token flow; the host trades the refresh token for access tokens:
     /// `{ oauth2 = { client_id = "ID", client_secret = "SECRET", refresh_token = "TOKEN", data_center = "eu" } }`
     OAuth2 {
-        /// The token endpoint: `token_url`, or Zoho's for `data_center`.
+        /// The token endpoint: `token_url`, or the accounts host of Zoho's `data_center`.
         token_url: String,
+        /// The API origin requests through this profile address: `api_url`, or the API host of
+        /// Zoho's `data_center`. When a token answer names an `api_domain`, requests addressed
+        /// here go there instead.
+        api_url: Option<String>,
+        /// The `Authorization` scheme: `Bearer` (default) or `Zoho-oauthtoken`; key `scheme`.
+        scheme: String,
         /// The variable holding the client id.
         client_id: SecretRef,
         /// The variable holding the client secret.
         client_secret: SecretRef,
         /// The variable holding the refresh token.
         refresh_token: SecretRef,
-        /// The Zoho data centre (`us`, `eu`, `in`, `au`, `cn`, `jp`, `ca`), if one was named.
-        data_center: Option<String>,
         /// How long to wait before refreshing again after the token endpoint said "too many
         /// requests"; key `cooldown`, default 5m, 1s to 24h.
         cooldown: Duration,

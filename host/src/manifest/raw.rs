@@ -243,7 +243,8 @@ pub(super) struct RawWebhook {
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawHttp {
     pub allow: Field<Vec<Field<String>>>,
-    pub rate_limit: Field<String>,
+    pub rate_limit: Field<toml::Value>,
+    pub extra_rate_limits: Field<Vec<Field<String>>>,
     pub timeout: Field<String>,
     pub max_response: Field<String>,
     pub retries: Field<i64>,
@@ -280,6 +281,8 @@ pub(super) struct RawOAuth2 {
     pub refresh_token: Field<String>,
     pub data_center: Field<String>,
     pub token_url: Field<String>,
+    pub api_url: Field<String>,
+    pub scheme: Field<String>,
     pub cooldown: Field<String>,
 }
 
@@ -295,6 +298,7 @@ mod tests {
             [
                 "allow",
                 "rate_limit",
+                "extra_rate_limits",
                 "timeout",
                 "max_response",
                 "retries",
@@ -314,7 +318,9 @@ mod tests {
         let State::Present(http) = field.state else {
             panic!("not read")
         };
-        assert!(matches!(http.rate_limit.state, State::Present(ref s) if s == "a"));
+        assert!(
+            matches!(http.rate_limit.state, State::Present(toml::Value::String(ref s)) if s == "a")
+        );
         assert!(matches!(http.timeout.state, State::Missing));
     }
 

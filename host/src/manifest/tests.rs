@@ -171,7 +171,8 @@ fn a_complete_manifest_loads_with_every_key() {
     assert_eq!(ploomes.memory_limit, 512 << 20);
     let http = HttpConfig {
         allow: vec![origin("https", "public-api2.ploomes.com", 443)],
-        rate_limit: Some("ploomes".into()),
+        rate_limits: vec!["ploomes".into()],
+        extra_rate_limits: Vec::new(),
         timeout: Duration::from_secs(45),
         max_response_bytes: 20 << 20,
         retries: 3,
@@ -193,18 +194,20 @@ fn a_complete_manifest_loads_with_every_key() {
         origin("http", "127.0.0.1", 8080),
     ];
     assert_eq!(zoho.http.allow, allow);
-    assert_eq!(zoho.http.rate_limit.as_deref(), Some("zoho"));
-    let oauth = |token_url: &str, data_center: Option<&str>, cooldown| AuthProfile::OAuth2 {
+    assert_eq!(zoho.http.rate_limits, ["zoho"]);
+    let oauth = |token_url: &str, api_url: Option<&str>, cooldown| AuthProfile::OAuth2 {
         token_url: token_url.to_string(),
+        api_url: api_url.map(str::to_string),
+        // The scheme is explicit: a data centre does not imply Zoho's.
+        scheme: "Bearer".into(),
         client_id: secret("ZOHO_CLIENT_ID"),
         client_secret: secret("ZOHO_CLIENT_SECRET"),
         refresh_token: secret("ZOHO_REFRESH_TOKEN"),
-        data_center: data_center.map(str::to_string),
         cooldown,
     };
     let crm = oauth(
         "https://accounts.zoho.eu/oauth/v2/token",
-        Some("eu"),
+        Some("https://www.zohoapis.eu"),
         5 * minute,
     );
     let local = oauth("http://127.0.0.1:8080/oauth/v2/token", None, minute);
@@ -218,7 +221,8 @@ fn a_complete_manifest_loads_with_every_key() {
     assert_eq!((c7.timeout, c7.memory_limit), (15 * minute, 64 << 20));
     let defaults = HttpConfig {
         allow: vec![],
-        rate_limit: None,
+        rate_limits: Vec::new(),
+        extra_rate_limits: Vec::new(),
         timeout: Duration::from_secs(30),
         max_response_bytes: 10 << 20,
         retries: 3,

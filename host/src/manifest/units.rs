@@ -91,8 +91,9 @@ pub(super) enum RateError {
     Zero,
 }
 
-/// Parses a quota `<requests>/<unit>` with units s|sec|second, m|min|minute, h|hour (or their
-/// plurals), spaces allowed around the slash ("120/min", "10 / second").
+/// Parses a quota `<requests>/<unit>` with units s|sec|second, m|min|minute, h|hour, d|day (or
+/// their plurals) or a duration ("24h", "10m"), spaces allowed around the slash ("120/min",
+/// "10 / second", "5000/24h").
 pub(super) fn parse_rate(text: &str) -> Result<(u32, Duration), RateError> {
     let (count, unit) = text.split_once('/').ok_or(RateError::Malformed)?;
     let count = count.trim();
@@ -104,6 +105,10 @@ pub(super) fn parse_rate(text: &str) -> Result<(u32, Duration), RateError> {
         "s" | "sec" | "secs" | "second" | "seconds" => Duration::from_secs(1),
         "m" | "min" | "mins" | "minute" | "minutes" => Duration::from_secs(60),
         "h" | "hour" | "hours" => Duration::from_secs(3600),
+        "d" | "day" | "days" => Duration::from_secs(86_400),
+        other if other.starts_with(|c: char| c.is_ascii_digit()) => parse_duration(other)
+            .filter(|d| !d.is_zero())
+            .ok_or(RateError::Malformed)?,
         _ => return Err(RateError::Malformed),
     };
     if requests == 0 {
@@ -287,6 +292,10 @@ mod tests {
             Ok((1000, Duration::from_secs(3600)))
         );
         assert_eq!(parse_rate("5/hours"), Ok((5, Duration::from_secs(3600))));
+        let day = Duration::from_secs(86_400);
+        assert_eq!(parse_rate("5000/24h"), Ok((5000, day)));
+        assert_eq!(parse_rate("5000 / day"), Ok((5000, day)));
+        assert_eq!(parse_rate("10/90s"), Ok((10, Duration::from_secs(90))));
     }
 
     #[test]
@@ -296,7 +305,9 @@ mod tests {
             "120",
             "120/",
             "/min",
-            "120/day",
+            "120/fortnight",
+            "5/0s",
+            "5/24",
             "x/min",
             "-1/min",
             "1.5/s",

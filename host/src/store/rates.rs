@@ -35,7 +35,9 @@ impl Store {
             } => {
                 let (file, name) = (path.clone(), name.to_owned());
                 return tokio::task::spawn_blocking(move || {
-                    grant_in_file(&file, &name, limit, window, SystemTime::now())
+                    in_file(&file, SystemTime::now(), |f, now| {
+                        f.grant(&name, limit, window, now)
+                    })
                 })
                 .await
                 .context("the shared rate limit failed")?
@@ -56,6 +58,21 @@ impl Store {
         .execute(&mut *tx)
         .await
         .context("cannot lock the shared rate limit")?;
+        let closed: Option<(DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT closed_until, clock_timestamp() FROM rate_limit_closures \
+             WHERE pool = $1 AND closed_until > clock_timestamp()",
+        )
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await
+        .context("cannot read the shared rate limit")?;
+        if let Some((until, now)) = closed {
+            tx.commit()
+                .await
+                .context("cannot read the shared rate limit")?;
+            let wait = (until - now).to_std().unwrap_or_default();
+            return Ok(Err(wait.max(Duration::from_millis(1))));
+        }
         sqlx::query(
             "DELETE FROM rate_limit_grants WHERE pool = $1 \
              AND granted_at <= clock_timestamp() - $2 * interval '1 millisecond'",
@@ -100,6 +117,44 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Closes pool `name` until `until` for every process on this database (never shortening a
+    /// closure already in force); a no-op on an in-memory SQLite database.
+    pub async fn close_rate_pool(&self, name: &str, until: DateTime<Utc>) -> Result<()> {
+        match self {
+            Store::Postgres { pool } => {
+                sqlx::query(
+                    "INSERT INTO rate_limit_closures (pool, closed_until) VALUES ($1, $2) \
+                     ON CONFLICT (pool) DO UPDATE SET closed_until = \
+                     GREATEST(rate_limit_closures.closed_until, excluded.closed_until)",
+                )
+                .bind(name)
+                .bind(until)
+                .execute(pool)
+                .await
+                .context("cannot close the shared rate limit")?;
+                Ok(())
+            }
+            Store::Sqlite { rates: None, .. } => Ok(()),
+            Store::Sqlite {
+                rates: Some(path), ..
+            } => {
+                let (file, name) = (path.clone(), name.to_owned());
+                let until = SystemTime::UNIX_EPOCH
+                    + Duration::from_millis(until.timestamp_millis().max(0) as u64);
+                tokio::task::spawn_blocking(move || {
+                    in_file(&file, SystemTime::now(), |f, _| {
+                        f.close(&name, epoch_ms(until));
+                    })
+                })
+                .await
+                .context("the shared rate limit failed")?
+                .context("cannot close the shared rate limit")
+            }
+        }
+    }
+}
+
 /// Milliseconds since the Unix epoch.
 fn epoch_ms(t: SystemTime) -> u64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
@@ -107,15 +162,55 @@ fn epoch_ms(t: SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
-/// The file-backed grant of [`Store::grant_rate_slot`]: the file holds, per pool, the start
-/// times (ms since the epoch) granted within the last window, as JSON.
-fn grant_in_file(
+/// The shared windows in the rate-limit file: per pool, the start times (ms since the epoch)
+/// granted within its last window, and the instants pools are closed until.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+struct Windows {
+    #[serde(default)]
+    starts: BTreeMap<String, Vec<u64>>,
+    #[serde(default)]
+    closed: BTreeMap<String, u64>,
+}
+
+impl Windows {
+    /// Grants one start in pool `pool` at `now` (ms), or says how long until one is free.
+    fn grant(
+        &mut self,
+        pool: &str,
+        limit: u32,
+        window: Duration,
+        now: u64,
+    ) -> Result<(), Duration> {
+        if let Some(&until) = self.closed.get(pool).filter(|&&until| until > now) {
+            return Err(Duration::from_millis(until - now));
+        }
+        let window = window.as_millis() as u64;
+        let starts = self.starts.entry(pool.to_owned()).or_default();
+        starts.retain(|&t| t + window > now);
+        let limit = limit.max(1) as usize;
+        if starts.len() < limit {
+            starts.push(now);
+            Ok(())
+        } else {
+            // Room comes when the start `limit` places back leaves the window.
+            let free_at = starts[starts.len() - limit] + window;
+            Err(Duration::from_millis(free_at.saturating_sub(now).max(1)))
+        }
+    }
+
+    /// Closes `pool` until `until` (ms), never shortening a closure in force.
+    fn close(&mut self, pool: &str, until: u64) {
+        let closed = self.closed.entry(pool.to_owned()).or_default();
+        *closed = (*closed).max(until);
+    }
+}
+
+/// Runs `f` on the windows in the file at `path`, under an exclusive lock, and writes them back.
+fn in_file<T>(
     path: &Path,
-    pool: &str,
-    limit: u32,
-    window: Duration,
     now: SystemTime,
-) -> std::io::Result<Result<(), Duration>> {
+    f: impl FnOnce(&mut Windows, u64) -> T,
+) -> std::io::Result<T> {
     let mut file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -126,27 +221,17 @@ fn grant_in_file(
     let mut text = String::new();
     file.read_to_string(&mut text)?;
     // A torn write (a process killed mid-write) loses the windows, not the service.
-    let mut pools: BTreeMap<String, Vec<u64>> = serde_json::from_str(&text).unwrap_or_default();
+    let mut windows: Windows = serde_json::from_str(&text).unwrap_or_default();
     let now = epoch_ms(now);
-    let window = window.as_millis() as u64;
-    let starts = pools.entry(pool.to_owned()).or_default();
-    starts.retain(|&t| t + window > now);
-    let limit = limit.max(1) as usize;
-    let verdict = if starts.len() < limit {
-        starts.push(now);
-        Ok(())
-    } else {
-        // Room comes when the start `limit` places back leaves the window.
-        let free_at = starts[starts.len() - limit] + window;
-        Err(Duration::from_millis(free_at.saturating_sub(now).max(1)))
-    };
-    pools.retain(|_, starts| !starts.is_empty());
-    let text = serde_json::to_vec(&pools).map_err(std::io::Error::other)?;
+    let out = f(&mut windows, now);
+    windows.starts.retain(|_, starts| !starts.is_empty());
+    windows.closed.retain(|_, until| *until > now);
+    let text = serde_json::to_vec(&windows).map_err(std::io::Error::other)?;
     file.set_len(0)?;
     file.rewind()?;
     file.write_all(&text)?;
     file.unlock()?;
-    Ok(verdict)
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -160,19 +245,24 @@ mod tests {
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
         let at = |ms: u64| t0 + Duration::from_millis(ms);
         let w = Duration::from_secs(1);
+        let grant = |pool: &str, limit: u32, ms: u64| {
+            in_file(&path, at(ms), |f, now| f.grant(pool, limit, w, now)).unwrap()
+        };
         for i in 0..3 {
-            assert_eq!(grant_in_file(&path, "p", 3, w, at(i * 10)).unwrap(), Ok(()));
+            assert_eq!(grant("p", 3, i * 10), Ok(()));
         }
         // The fourth must wait until the first start leaves the window.
-        assert_eq!(
-            grant_in_file(&path, "p", 3, w, at(100)).unwrap(),
-            Err(Duration::from_millis(900))
-        );
+        assert_eq!(grant("p", 3, 100), Err(Duration::from_millis(900)));
         // Another pool is counted apart.
-        assert_eq!(grant_in_file(&path, "q", 1, w, at(100)).unwrap(), Ok(()));
-        assert_eq!(grant_in_file(&path, "p", 3, w, at(1000)).unwrap(), Ok(()));
+        assert_eq!(grant("q", 1, 100), Ok(()));
+        assert_eq!(grant("p", 3, 1000), Ok(()));
+        // A closed pool refuses until its closure ends, whatever its window says.
+        let until = epoch_ms(at(5000));
+        in_file(&path, at(1000), |f, _| f.close("q", until)).unwrap();
+        assert_eq!(grant("q", 1, 2000), Err(Duration::from_millis(3000)));
+        assert_eq!(grant("q", 1, 5001), Ok(()));
         // A file that is not ours starts over rather than failing.
         std::fs::write(&path, "garbage").unwrap();
-        assert_eq!(grant_in_file(&path, "p", 3, w, at(1001)).unwrap(), Ok(()));
+        assert_eq!(grant("p", 3, 6000), Ok(()));
     }
 }

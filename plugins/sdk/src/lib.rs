@@ -35,6 +35,7 @@ pub mod http;
 pub mod log;
 pub mod queue;
 pub mod state;
+pub mod time;
 
 mod types;
 

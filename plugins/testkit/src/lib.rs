@@ -678,6 +678,8 @@ struct Scripted {
     body: Option<String>,
     timeout_ms: Option<u32>,
     idempotent: Option<bool>,
+    #[serde(default)]
+    rate_limits: Vec<String>,
 }
 
 fn get() -> String {
@@ -708,6 +710,7 @@ fn http_script() -> Result<RunSummary, Error> {
             req.body = s.body.clone().map(String::into_bytes);
             req.timeout_ms = s.timeout_ms;
             req.idempotent = s.idempotent;
+            req.rate_limits = s.rate_limits.clone();
             let result = match req.send() {
                 Ok(r) => {
                     ok += 1;

@@ -94,10 +94,11 @@ pub fn resolve_profiles(
             }
             AuthProfile::OAuth2 {
                 token_url,
+                api_url,
+                scheme,
                 client_id,
                 client_secret,
                 refresh_token,
-                data_center,
                 cooldown,
             } => {
                 let (id, csecret, refresh) = (
@@ -117,11 +118,8 @@ pub fn resolve_profiles(
                             client_id: id,
                             client_secret: csecret,
                             refresh_token: refresh,
-                            token_type: if data_center.is_some() {
-                                "Zoho-oauthtoken"
-                            } else {
-                                "Bearer"
-                            },
+                            scheme: scheme.clone(),
+                            api_url: api_url.clone(),
                             cooldown: *cooldown,
                             state: tokio::sync::Mutex::new(TokenState::default()),
                             redactor: redactor.clone(),
@@ -147,6 +145,8 @@ fn sensitive(mut v: HeaderValue) -> HeaderValue {
 struct TokenState {
     token: Option<(String, Instant)>,
     cooldown_until: Option<Instant>,
+    /// The `api_domain` the last token answer named (Zoho's), if any.
+    api_domain: Option<String>,
 }
 
 /// One set of OAuth2 refresh-token credentials and its cached access token.
@@ -156,7 +156,10 @@ pub struct OAuth2Client {
     client_id: String,
     client_secret: String,
     refresh_token: String,
-    token_type: &'static str,
+    /// `Bearer` or `Zoho-oauthtoken`, as the manifest chose.
+    scheme: String,
+    /// The API origin requests through this profile address (see `api_domain`).
+    api_url: Option<String>,
     cooldown: Duration,
     state: tokio::sync::Mutex<TokenState>,
     /// Learns every token issued, so no response, log or record shows one.
@@ -170,11 +173,33 @@ pub struct OAuth2Client {
 struct TokenAnswer {
     access_token: Option<String>,
     expires_in: Option<u64>,
+    /// Zoho names the API host of the account's data centre here.
+    api_domain: Option<String>,
     error: Option<String>,
     error_description: Option<String>,
 }
 
 impl OAuth2Client {
+    /// Where a request to `url` goes: when `url` addresses this profile's API origin and the
+    /// last token answer named another `api_domain` (the account's data centre), there.
+    pub async fn api_domain_for(&self, url: &reqwest::Url) -> Option<reqwest::Url> {
+        let api_url = self.api_url.as_deref()?;
+        let origin = url.origin().ascii_serialization();
+        if origin != api_url.trim_end_matches('/') {
+            return None;
+        }
+        let domain = self.state.lock().await.api_domain.clone()?;
+        let domain = reqwest::Url::parse(&domain).ok()?;
+        if domain.origin() == url.origin() {
+            return None;
+        }
+        let mut moved = url.clone();
+        moved.set_scheme(domain.scheme()).ok()?;
+        moved.set_host(domain.host_str()).ok()?;
+        moved.set_port(domain.port()).ok()?;
+        Some(moved)
+    }
+
     /// The `Authorization` header for a request, refreshing the token when it is missing,
     /// expiring, or equal to `rejected` (the token an upstream just answered 401 to).
     pub async fn header(
@@ -184,13 +209,12 @@ impl OAuth2Client {
         deadline: Instant,
     ) -> Result<(HeaderValue, String), WitError> {
         let token = self.token(client, rejected, deadline).await?;
-        let value =
-            HeaderValue::from_str(&format!("{} {token}", self.token_type)).map_err(|_| {
-                WitError::Upstream(format!(
-                    "oauth2 profile {}: the token endpoint returned an unusable token",
-                    self.profile
-                ))
-            })?;
+        let value = HeaderValue::from_str(&format!("{} {token}", self.scheme)).map_err(|_| {
+            WitError::Upstream(format!(
+                "oauth2 profile {}: the token endpoint returned an unusable token",
+                self.profile
+            ))
+        })?;
         Ok((sensitive(value), token))
     }
 
@@ -242,6 +266,7 @@ impl OAuth2Client {
         let body: TokenAnswer = serde_json::from_slice(&bytes).unwrap_or(TokenAnswer {
             access_token: None,
             expires_in: None,
+            api_domain: None,
             error: None,
             error_description: None,
         });
@@ -264,6 +289,7 @@ impl OAuth2Client {
             (200, Some(token)) if body.error.is_none() => {
                 let lifetime = Duration::from_secs(body.expires_in.unwrap_or(3600));
                 state.token = Some((token.clone(), Instant::now() + lifetime));
+                state.api_domain = body.api_domain;
                 self.redactor.add_token(&token);
                 Ok(token)
             }

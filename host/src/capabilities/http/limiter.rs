@@ -1,6 +1,9 @@
 //! Rate-limit pools: an exact sliding-window limiter (no window of the quota's length ever holds
 //! more request starts than the quota) plus an optional concurrency cap, shared by every
-//! connector that names the pool.
+//! connector that names the pool. A pool can also be *closed* until an instant — when the
+//! upstream asked to wait longer than a run may (a long `Retry-After`) — and is then closed for
+//! every connector using it (and, through the store, every host), so runs end at once, recorded
+//! as rate-limited, instead of waiting for hours.
 //!
 //! Why not a GCRA limiter (governor): with a burst equal to the quota it lets almost twice the
 //! quota through in the first window, and with a burst of one it spaces requests evenly and
@@ -21,11 +24,14 @@ pub struct RatePool {
     window: Duration,
     starts: Mutex<VecDeque<Instant>>,
     concurrency: Option<Arc<Semaphore>>,
-    /// Where the pool's window is shared with the other hosts on the same PostgreSQL.
+    /// Until when the pool admits nothing (the upstream asked to wait that long).
+    closed_until: Mutex<Option<Instant>>,
+    /// Where the pool's window is shared with the other processes using the same database.
     shared: OnceLock<Store>,
 }
 
-/// Waiting for the pool would pass the caller's deadline.
+/// Waiting for the pool would pass the caller's deadline or the longest wait it accepts (or the
+/// pool is closed for longer).
 #[derive(Debug)]
 pub struct WouldExceedDeadline {
     /// How long the pool would have made the caller wait.
@@ -42,10 +48,41 @@ impl RatePool {
             // all equally late (on a busy 2-core machine, tens of milliseconds apart); a 2 %
             // margin keeps the upstream's view within quota too.
             window: window + (window / 50).clamp(Duration::from_millis(25), Duration::from_secs(1)),
-            starts: Mutex::new(VecDeque::with_capacity(limit as usize)),
+            starts: Mutex::new(VecDeque::with_capacity((limit as usize).min(1024))),
             concurrency: max_concurrency.map(|n| Arc::new(Semaphore::new(n.max(1) as usize))),
+            closed_until: Mutex::new(None),
             shared: OnceLock::new(),
         }
+    }
+
+    /// Closes the pool until `until` (never shortening a closure already in force), here and,
+    /// through the store, for every process on the database.
+    pub async fn close(&self, until: Instant) {
+        {
+            let mut closed = self.closed_until.lock().unwrap_or_else(|p| p.into_inner());
+            if closed.is_none_or(|c| c < until) {
+                *closed = Some(until);
+            }
+        }
+        tracing::warn!(
+            pool = %self.name,
+            closed_for_s = until.saturating_duration_since(Instant::now()).as_secs(),
+            "rate-limit pool closed: the upstream asked to wait longer than a run may"
+        );
+        if let Some(store) = self.shared.get() {
+            let wall = chrono::Utc::now()
+                + chrono::Duration::from_std(until.saturating_duration_since(Instant::now()))
+                    .unwrap_or_default();
+            if let Err(e) = store.close_rate_pool(&self.name, wall).await {
+                tracing::warn!(pool = %self.name, error = format!("{e:#}"), "cannot share the pool's closure");
+            }
+        }
+    }
+
+    /// How long the pool stays closed from `now`, if it is.
+    fn closed_for(&self, now: Instant) -> Option<Duration> {
+        let closed = self.closed_until.lock().unwrap_or_else(|p| p.into_inner());
+        closed.filter(|c| *c > now).map(|c| c - now)
     }
 
     /// Shares the pool's window through `store`: every start must then also be granted there,
@@ -79,13 +116,17 @@ impl RatePool {
         Ok(start)
     }
 
-    /// Waits for a start slot (and a concurrency permit); returns the permit, to be held while
-    /// the request is in flight, and how long the caller waited.
+    /// Waits for a start slot (and a concurrency permit), but never past `deadline`; returns
+    /// the permit, to be held while the request is in flight, and how long the caller waited.
+    /// A closed pool refuses at once.
     pub async fn acquire(
         &self,
         deadline: Instant,
     ) -> Result<(Option<OwnedSemaphorePermit>, Duration), WouldExceedDeadline> {
         let began = Instant::now();
+        if let Some(wait) = self.closed_for(began) {
+            return Err(WouldExceedDeadline { wait });
+        }
         let permit = match &self.concurrency {
             None => None,
             Some(sem) => {

@@ -105,13 +105,16 @@ impl HttpShared {
         secrets: &Secrets,
     ) -> anyhow::Result<ConnectorHttp> {
         let auth = auth::resolve_profiles(&config.auth, secrets, &self.oauth, &self.redactor)?;
+        let pool = |name: &String| self.pools.get(name).cloned();
         Ok(ConnectorHttp {
             config: config.http.clone(),
-            pool: config
+            pools: config.http.rate_limits.iter().filter_map(pool).collect(),
+            extra_pools: config
                 .http
-                .rate_limit
-                .as_ref()
-                .and_then(|p| self.pools.get(p).cloned()),
+                .extra_rate_limits
+                .iter()
+                .filter_map(|n| pool(n).map(|p| (n.clone(), p)))
+                .collect(),
             auth,
         })
     }
@@ -120,7 +123,10 @@ impl HttpShared {
 /// One connector's HTTP grant.
 pub struct ConnectorHttp {
     config: HttpConfig,
-    pool: Option<Arc<RatePool>>,
+    /// The pools every request passes.
+    pools: Vec<Arc<RatePool>>,
+    /// The pools a request may name to pass as well.
+    extra_pools: BTreeMap<String, Arc<RatePool>>,
     auth: BTreeMap<String, ResolvedAuth>,
 }
 
@@ -130,13 +136,15 @@ impl ConnectorHttp {
         ConnectorHttp {
             config: HttpConfig {
                 allow: Vec::new(),
-                rate_limit: None,
+                rate_limits: Vec::new(),
+                extra_rate_limits: Vec::new(),
                 timeout: Duration::from_secs(1),
                 max_response_bytes: 0,
                 retries: 0,
                 max_wait: Duration::ZERO,
             },
-            pool: None,
+            pools: Vec::new(),
+            extra_pools: BTreeMap::new(),
             auth: BTreeMap::new(),
         }
     }
@@ -158,6 +166,11 @@ pub struct HttpCap {
 
 /// A request that passed the policy checks.
 struct Prepared {
+    /// The pools it passes: the connector's, then the ones it named.
+    pools: Vec<Arc<RatePool>>,
+    /// How many of `pools` it named itself (the last ones): a long `Retry-After` closes those
+    /// (or, when it named none, the connector's).
+    named_pools: usize,
     method: reqwest::Method,
     url: Url,
     headers: HeaderMap,
@@ -274,7 +287,30 @@ impl HttpCap {
             req.method,
             Method::Get | Method::Head | Method::Put | Method::Delete
         ));
+        let mut pools = self.conn.pools.clone();
+        let mut named_pools = 0;
+        for name in &req.rate_limits {
+            if self.conn.config.rate_limits.contains(name) {
+                continue;
+            }
+            match self.conn.extra_pools.get(name) {
+                Some(pool) => {
+                    if !pools.iter().any(|p| Arc::ptr_eq(p, pool)) {
+                        pools.push(pool.clone());
+                        named_pools += 1;
+                    }
+                }
+                None => {
+                    return Err(WitError::Denied(format!(
+                        "rate-limit pool {:?} is not granted to this connector; add it to http.extra_rate_limits",
+                        limits::truncate(name, 64)
+                    )))
+                }
+            }
+        }
         Ok(Prepared {
+            pools,
+            named_pools,
             method,
             url,
             headers,
@@ -295,12 +331,16 @@ impl HttpCap {
             if Instant::now() >= self.deadline {
                 return Err(WitError::Timeout);
             }
-            let permit = match &self.conn.pool {
-                None => None,
-                Some(pool) => match pool.acquire(self.deadline).await {
+            // Every pool must admit the request; none is waited for longer than max_wait.
+            let bound = self
+                .deadline
+                .min(Instant::now() + self.conn.config.max_wait);
+            let mut permits = Vec::with_capacity(p.pools.len());
+            for pool in &p.pools {
+                match pool.acquire(bound).await {
                     Ok((permit, waited)) => {
                         self.rate_limit_wait_ms += waited.as_millis() as u64;
-                        permit
+                        permits.push(permit);
                     }
                     Err(e) => {
                         return Err(WitError::RateLimited(RateLimited {
@@ -308,10 +348,10 @@ impl HttpCap {
                             retry_after_ms: Some(e.wait.as_millis() as u64),
                         }))
                     }
-                },
-            };
+                }
+            }
             let attempt = self.attempt(&p, rejected_token.as_deref()).await;
-            drop(permit);
+            drop(permits);
             let (response, token) = match attempt {
                 Ok(ok) => ok,
                 Err(AttemptError::Transient(e))
@@ -338,8 +378,23 @@ impl HttpCap {
                         && Instant::now() + wait < self.deadline
                         && retry_after_waits < MAX_RETRY_AFTER_WAITS;
                     if !fits {
+                        // Longer than a run may wait: close the pool(s) it stands for, so every
+                        // run using them stops at once rather than asking again.
+                        let closing = if p.named_pools > 0 {
+                            &p.pools[p.pools.len() - p.named_pools..]
+                        } else {
+                            &p.pools[..]
+                        };
+                        let until = Instant::now() + wait;
+                        for pool in closing {
+                            pool.close(until).await;
+                        }
+                        let pool = closing
+                            .first()
+                            .map(|p| p.name().to_owned())
+                            .unwrap_or_else(|| p.url.host_str().unwrap_or_default().to_owned());
                         return Err(WitError::RateLimited(RateLimited {
-                            pool: p.url.host_str().unwrap_or_default().to_owned(),
+                            pool,
                             retry_after_ms: Some(wait.as_millis() as u64),
                         }));
                     }
@@ -380,7 +435,7 @@ impl HttpCap {
         rejected_token: Option<&str>,
     ) -> Result<(Response, Option<String>), AttemptError> {
         let started = Instant::now();
-        let first_origin = policy::origin_of(&p.url);
+        let mut first_origin = policy::origin_of(&p.url);
         let mut url = p.url.clone();
         let mut method = p.method.clone();
         let mut body = p.body.clone();
@@ -406,6 +461,27 @@ impl HttpCap {
                     .await
                     .map_err(AttemptError::Final)?;
                 used_token = token;
+                if hop == 0 {
+                    if let Some(moved) = self.api_domain_for(p.auth.as_deref(), &url).await {
+                        // The token answer named the account's API host: go there, if allowed.
+                        if !policy::allowed(&self.conn.config.allow, &moved) {
+                            let origin = policy::origin_of(&moved)
+                                .map(|o| o.to_string())
+                                .unwrap_or_default();
+                            return Err(AttemptError::Final(WitError::Denied(format!(
+                                "the token's api_domain {origin} is not in this connector's http.allow"
+                            ))));
+                        }
+                        rb = self
+                            .shared
+                            .client
+                            .request(method.clone(), moved.clone())
+                            .timeout(remaining)
+                            .headers(p.headers.clone());
+                        first_origin = policy::origin_of(&moved);
+                        url = moved;
+                    }
+                }
                 for (n, v) in headers {
                     rb = rb.header(n, v);
                 }
@@ -451,6 +527,14 @@ impl HttpCap {
         Err(AttemptError::Final(WitError::Transport(
             "too many redirects".into(),
         )))
+    }
+
+    /// The URL an OAuth2 profile's token answer moves `url` to, if any.
+    async fn api_domain_for(&self, profile: Option<&str>, url: &Url) -> Option<Url> {
+        match profile.and_then(|p| self.conn.auth.get(p)) {
+            Some(ResolvedAuth::OAuth2(client)) => client.api_domain_for(url).await,
+            _ => None,
+        }
     }
 
     async fn auth_headers(

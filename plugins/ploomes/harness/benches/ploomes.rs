@@ -3,7 +3,7 @@
 //!
 //! - B6/B7: a full sync of 30,000 deals (100 pages of 300, 2,000 customers) with no quota, by the
 //!   plugin through the host and by a native baseline doing the same sync in plain Rust
-//!   (reqwest + sqlx): the same URLs and SQL (the plugin's `odata.rs`, `sql.rs` and `time.rs` are
+//!   (reqwest + sqlx): the same URLs and SQL (the plugin's `odata.rs` and `sql.rs`, the SDK's `time.rs` are
 //!   compiled in here), the same upsert statements the host builds, one transaction per page with
 //!   the same cursor write, the same customer recomputation at the end; both must leave the same
 //!   rows. SQLite always; PostgreSQL when `TEST_POSTGRES_URL` is set. Medians of
@@ -18,7 +18,7 @@
 //!
 //! `PLOOMES_BENCH_BACKENDS` (default `sqlite,postgres`) picks the backends of B6/B7/B8.
 //!
-//! Run with `cargo bench -p connector-tests --bench ploomes`.
+//! Run with `cargo bench -p ploomes-harness --bench ploomes`.
 
 #[allow(dead_code, unused_imports)]
 #[path = "../../src/odata.rs"]
@@ -27,7 +27,7 @@ mod odata;
 #[path = "../../src/sql.rs"]
 mod sql;
 #[allow(dead_code, unused_imports)]
-#[path = "../../src/time.rs"]
+#[path = "../../../sdk/src/time.rs"]
 mod time;
 
 use connector_host::runner::{RunOutcome, RunRequest};

@@ -1,8 +1,10 @@
-//! Dates without a date library: parsing RFC 3339 date-times (any offset, optional fraction, and
-//! PostgreSQL's `2025-07-10 19:22:31+00` text form) into Unix seconds, and formatting Unix seconds
-//! as RFC 3339 UTC. Ploomes dates carry whole seconds, so fractions are dropped.
+//! Dates as connectors need them, without a date library: parsing date-times from upstreams and
+//! from the database (RFC 3339 with any offset and an optional fraction, PostgreSQL's
+//! `2025-07-10 19:22:31+00` text form, SQLite's `2025-07-10 19:22:31`) into Unix seconds, and
+//! formatting Unix seconds as RFC 3339 UTC for [`crate::db::Value::Timestamp`]. Fractions of a
+//! second are dropped.
 //!
-//! Pure code with no SDK dependency: the benchmark's native baseline includes this file too.
+//! Pure code with no host calls: native code (a benchmark's baseline) can include this file.
 
 /// Seconds in a day.
 pub const DAY: i64 = 86_400;
@@ -116,6 +118,7 @@ pub fn days_between(earlier: i64, later: i64) -> i64 {
     (later - earlier).max(0) / DAY
 }
 
+/// Whether `y` is a leap year.
 fn is_leap(y: i64) -> bool {
     (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
 }
