@@ -16,7 +16,7 @@ pub struct Setup {
     /// while the demo runs).
     pub env: Vec<(String, String)>,
     /// Keeps the fakes serving until the demo ends.
-    pub keep: Box<dyn std::any::Any + Send>,
+    pub keep: Box<dyn std::any::Any + Send + Sync>,
 }
 
 /// What running a connector for the demo did.
@@ -25,6 +25,9 @@ pub struct Played {
     pub outcomes: Vec<RunOutcome>,
     /// What to show about the result (a table from the connector's own tables, say).
     pub report: String,
+    /// Whether the connector did what the demo meant it to (a run may fail on purpose, to show
+    /// how a failure looks); the demo exits 1 otherwise.
+    pub as_expected: bool,
 }
 
 /// One connector's demo.
@@ -35,6 +38,11 @@ pub trait Demo: Send + Sync {
     /// Starts the fake upstreams and points `entry` (the parsed `connector.toml`) at them.
     fn setup<'a>(&'a self, entry: &'a mut toml::Table) -> BoxFuture<'a, anyhow::Result<Setup>>;
 
-    /// Runs the connector on `runner` and returns what it did.
-    fn play<'a>(&'a self, runner: &'a Runner) -> BoxFuture<'a, anyhow::Result<Played>>;
+    /// Runs the connector on `runner` and returns what it did; `setup` is what
+    /// [`Demo::setup`] returned (its `keep` holds the fakes, to script them between runs).
+    fn play<'a>(
+        &'a self,
+        runner: &'a Runner,
+        setup: &'a Setup,
+    ) -> BoxFuture<'a, anyhow::Result<Played>>;
 }

@@ -40,7 +40,11 @@ impl Demo for PloomesDemo {
         })
     }
 
-    fn play<'a>(&'a self, runner: &'a Runner) -> BoxFuture<'a, anyhow::Result<Played>> {
+    fn play<'a>(
+        &'a self,
+        runner: &'a Runner,
+        _setup: &'a Setup,
+    ) -> BoxFuture<'a, anyhow::Result<Played>> {
         Box::pin(async move {
             let sync = runner.run("ploomes", RunRequest::manual()).await?;
             let report = match top_customers(&runner.store).await {
@@ -48,6 +52,7 @@ impl Demo for PloomesDemo {
                 Err(e) => format!("cannot read customer_sales: {e:#}"),
             };
             Ok(Played {
+                as_expected: sync.status.is_success(),
                 outcomes: vec![sync],
                 report,
             })
