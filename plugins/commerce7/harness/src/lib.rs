@@ -1,0 +1,3 @@
+//! The commerce7 connector's host side: [`fake`], its fake upstream for tests and the demo.
+
+pub mod fake;
