@@ -18,6 +18,7 @@ use std::process::ExitCode;
 
 /// The connectors that bring their own demo (their harness crates).
 const DEMOS: &[&dyn Demo] = &[
+    &commerce7_harness::demo::Commerce7Demo,
     &ploomes_harness::demo::PloomesDemo,
     &zoho_harness::demo::ZohoDemo,
 ];
