@@ -20,6 +20,7 @@ use std::process::ExitCode;
 const DEMOS: &[&dyn Demo] = &[
     &commerce7_harness::demo::Commerce7Demo,
     &ploomes_harness::demo::PloomesDemo,
+    &portal_harness::demo::PortalDemo,
     &zoho_harness::demo::ZohoDemo,
 ];
 

@@ -132,19 +132,6 @@ impl<'a> Client<'a> {
     }
 }
 
-/// Percent-encodes a query value (ids, dates with `:` and `+`).
-pub fn encode(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    for b in v.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,10 +148,6 @@ mod tests {
         assert_eq!(
             refusal.to_string(),
             "POST /club-membership: HTTP 422 validationError: One or more elements is missing or invalid (orderDeliveryMethod: required)"
-        );
-        assert_eq!(
-            encode("gte:2026-01-01T00:00:00.000Z"),
-            "gte%3A2026-01-01T00%3A00%3A00.000Z"
         );
     }
 }

@@ -10,10 +10,10 @@
 //! `pending` — visible with `connector-host queue list --status failed`, and finished by
 //! `queue retry` once the cause is fixed.
 
-use crate::client::{encode, Client};
+use crate::client::Client;
 use crate::config::Settings;
 use crate::enrollments::{self, Enrollment};
-use connector_sdk::http::Request;
+use connector_sdk::http::{encode, Request};
 use connector_sdk::{log, time, Job, JobError};
 use serde::Deserialize;
 use serde_json::{json, Value};

@@ -10,10 +10,10 @@
 //! `reconcile_since`, or, without it, just records the present: orders from before the
 //! connector are not its business unless asked.
 
-use crate::client::{encode, Client};
+use crate::client::Client;
 use crate::config::Settings;
 use crate::orders::{self, Acted, Order};
-use connector_sdk::http::Request;
+use connector_sdk::http::{encode, Request};
 use connector_sdk::{log, state, time, Error, RunContext, RunSummary};
 use serde_json::Value;
 

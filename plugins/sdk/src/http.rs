@@ -132,3 +132,29 @@ impl Response {
 pub fn send(request: &Request) -> Result<Response, Error> {
     raw::send(request)
 }
+
+/// `value` percent-encoded for a URL's query or path segment: everything but letters, digits
+/// and `-_.~` (RFC 3986's unreserved characters), so a timestamp's `+` and `:` or an id's `/`
+/// arrive as sent.
+pub fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn encode_keeps_only_unreserved_characters() {
+        assert_eq!(
+            super::encode("gte:2026-01-01T00:00:00.5+02:00 a/b"),
+            "gte%3A2026-01-01T00%3A00%3A00.5%2B02%3A00%20a%2Fb"
+        );
+    }
+}

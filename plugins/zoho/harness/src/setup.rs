@@ -57,23 +57,33 @@ impl FakeZoho {
     /// allowed, the auth profile's accounts and API URLs overridden (instead of a data centre),
     /// and the settings' API origin and Billing ids.
     pub fn point(&self, entry: &mut toml::Table, name: &str) {
-        let base = self.server.base_url();
         let c = entry::table(entry, &["connectors", name]);
-        entry::table(c, &["http"]).insert(
-            "allow".into(),
-            toml::Value::Array(vec![base.clone().into()]),
-        );
-        let oauth = entry::table(c, &["auth", "zoho", "oauth2"]);
+        entry::table(c, &["http"]).insert("allow".into(), toml::Value::Array(Vec::new()));
+        self.point_profile(c);
+        let settings = entry::table(c, &["settings"]);
+        settings.insert("api_url".into(), self.server.base_url().into());
+        settings.insert("billing_org_id".into(), DEFAULT_BILLING_ORG_ID.into());
+        settings.insert("billing_product_id".into(), self.product_id.clone().into());
+    }
+
+    /// Points `connector`'s `zoho` OAuth2 profile at this fake (accounts and API URLs instead of
+    /// a data centre) and adds the fake's origin to its `http.allow` — for any connector that
+    /// reads Zoho with the same credentials (the portal connector does).
+    pub fn point_profile(&self, connector: &mut toml::Table) {
+        let base = self.server.base_url();
+        let allow = entry::table(connector, &["http"])
+            .entry("allow")
+            .or_insert_with(|| toml::Value::Array(Vec::new()));
+        if let Some(list) = allow.as_array_mut() {
+            list.push(base.clone().into());
+        }
+        let oauth = entry::table(connector, &["auth", "zoho", "oauth2"]);
         oauth.remove("data_center");
         oauth.insert(
             "token_url".into(),
             self.server.url("/oauth/v2/token").into(),
         );
-        oauth.insert("api_url".into(), base.clone().into());
-        let settings = entry::table(c, &["settings"]);
-        settings.insert("api_url".into(), base.into());
-        settings.insert("billing_org_id".into(), DEFAULT_BILLING_ORG_ID.into());
-        settings.insert("billing_product_id".into(), self.product_id.clone().into());
+        oauth.insert("api_url".into(), base.into());
     }
 }
 
