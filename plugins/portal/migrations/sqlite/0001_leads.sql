@@ -19,7 +19,8 @@ CREATE TABLE IF NOT EXISTS leads (
     zoho_version    TEXT,                    -- the Zoho record's Modified_Time last applied, as Zoho wrote it
     zoho_deleted_at DATETIME                 -- when the lead was deleted in Zoho CRM (the row stays)
 );
-CREATE UNIQUE INDEX IF NOT EXISTS leads_email ON leads (lower(email)) WHERE email IS NOT NULL;
+-- Not partial: a NULL e-mail never collides, and the matching query (lower(email) = $1) can use it.
+CREATE UNIQUE INDEX IF NOT EXISTS leads_email ON leads (lower(email));
 
 -- Incoming leads that matched two different leads (or a lead whose id of the same kind differs),
 -- kept for a person to resolve instead of guessed at. One row per incoming record.
