@@ -56,17 +56,73 @@ pub enum Command {
         /// Fires per schedule.
         #[arg(long, default_value_t = 5)]
         count: usize,
+        /// Start from this instant instead of now (RFC 3339, e.g. 2027-03-27T00:00:00Z), to
+        /// check a future night such as a daylight-saving change.
+        #[arg(long, value_name = "TIME")]
+        from: Option<String>,
+    },
+    /// Print every connector's state: pauses, schedules with their next fire, last run and
+    /// last success, queue.
+    Status {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Apply database migrations.
     Migrate,
-    /// List recent runs.
+    /// List recent runs; `runs show ID` for one run with its log events, `runs retry ID` to
+    /// run a failed one again.
     Runs {
+        /// One run, or a retry.
+        #[command(subcommand)]
+        action: Option<RunsAction>,
         /// Only runs of this connector.
         #[arg(long)]
         connector: Option<String>,
         /// How many runs.
         #[arg(long, default_value_t = 20)]
         limit: u32,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create and run the fires of a schedule's past window, each at most once: fires that
+    /// exist already (ran, skipped, backfilled before) are left alone.
+    Backfill {
+        /// The connector.
+        connector: String,
+        /// Its schedule.
+        #[arg(long)]
+        schedule: String,
+        /// The window's start (exclusive), RFC 3339.
+        #[arg(long)]
+        from: String,
+        /// The window's end (inclusive), RFC 3339, in the past.
+        #[arg(long)]
+        to: String,
+    },
+    /// Stop firing a connector's schedules (and delivering its queue jobs), or one schedule's,
+    /// on every host, until resumed or until a time; due fires are recorded as skipped (paused).
+    Pause {
+        /// The connector.
+        connector: String,
+        /// Only this schedule (its other schedules and its jobs go on).
+        #[arg(long)]
+        schedule: Option<String>,
+        /// Why, for the other operators (shown by `status`, `/status` and the console).
+        #[arg(long)]
+        reason: Option<String>,
+        /// When the pause ends by itself: a time (2026-12-24T08:00:00+02:00) or a duration (2h, 3d).
+        #[arg(long)]
+        until: Option<String>,
+    },
+    /// End a pause set with `pause`.
+    Resume {
+        /// The connector.
+        connector: String,
+        /// The schedule, if the pause was of one schedule.
+        #[arg(long)]
+        schedule: Option<String>,
     },
     /// Inspect and operate the durable job queue.
     Queue {
@@ -93,6 +149,24 @@ pub enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+    },
+}
+
+/// `connector-host runs …`.
+#[derive(Debug, Subcommand)]
+pub enum RunsAction {
+    /// One run in full: its record and its last log events.
+    Show {
+        /// The run's id.
+        id: i64,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a run that did not succeed again, with its job, input and original scheduled time.
+    Retry {
+        /// The run's id.
+        id: i64,
     },
 }
 
@@ -275,25 +349,206 @@ pub async fn execute(cli: &Cli) -> Result<u8, Failure> {
             println!("database is up to date (the host's and every plugin's migrations)");
             Ok(0)
         }
-        Command::Runs { connector, limit } => {
-            let (manifest, _) = load_manifest(&cli.manifest)?;
-            let store = Store::connect(&manifest.database_url)
+        Command::Runs {
+            action: Some(RunsAction::Retry { id }),
+            ..
+        } => {
+            let (manifest, secrets) = load_manifest(&cli.manifest)?;
+            let runner = Runner::start(manifest, secrets).await.map_err(classify)?;
+            sweep(&runner.store).await;
+            let outcome = crate::ops::retry_run(&runner, *id)
                 .await
-                .map_err(Failure::job)?;
-            store.migrate().await.map_err(Failure::job)?;
+                .map_err(ops_failure);
+            runner.shutdown().await;
+            let outcome = outcome?;
+            print_outcome(&outcome);
+            Ok(if outcome.status.is_success() { 0 } else { 1 })
+        }
+        Command::Runs {
+            action: Some(RunsAction::Show { id, json }),
+            ..
+        } => {
+            let (manifest, _) = load_manifest(&cli.manifest)?;
+            let store = open_store(&manifest).await?;
+            sweep(&store).await;
+            let run = store.run_by_id(*id).await.map_err(Failure::job);
+            let events = store.run_events(*id).await.map_err(Failure::job);
+            store.close().await;
+            let run = run?.ok_or_else(|| {
+                Failure::bad_input(anyhow::anyhow!("no run with id {id} in the run log"))
+            })?;
+            let events = events?;
+            if *json {
+                let doc = serde_json::json!({ "run": run, "events": events });
+                println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            } else {
+                print!("{}", table::run_detail(&run, &events));
+            }
+            Ok(0)
+        }
+        Command::Runs {
+            action: None,
+            connector,
+            limit,
+            json,
+        } => {
+            let (manifest, _) = load_manifest(&cli.manifest)?;
+            let store = open_store(&manifest).await?;
             sweep(&store).await;
             let runs = store
                 .recent_runs(*limit, connector.as_deref())
                 .await
-                .map_err(Failure::job)?;
+                .map_err(Failure::job);
             store.close().await;
-            print!("{}", table::runs(&runs));
+            let runs = runs?;
+            if *json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&runs).unwrap_or_default()
+                );
+            } else {
+                print!("{}", table::runs(&runs));
+            }
+            Ok(0)
+        }
+        Command::Backfill {
+            connector,
+            schedule,
+            from,
+            to,
+        } => {
+            let instant = |what: &str, text: &str| {
+                chrono::DateTime::parse_from_rfc3339(text)
+                    .map(|t| t.with_timezone(&chrono::Utc))
+                    .map_err(|_| {
+                        Failure::bad_input(anyhow::anyhow!(
+                            "--{what}: expected an RFC 3339 time like 2026-12-01T00:00:00Z, found {text:?}"
+                        ))
+                    })
+            };
+            let (from, to) = (instant("from", from)?, instant("to", to)?);
+            let (manifest, secrets) = load_manifest(&cli.manifest)?;
+            let runner = Runner::start(manifest, secrets).await.map_err(classify)?;
+            let done =
+                crate::ops::backfill(&runner, connector, schedule, from, to, |item| match item {
+                    crate::ops::Backfilled::Ran(o) => println!(
+                        "ran   run {} for {}: {}",
+                        o.run_id,
+                        o.summary.as_deref().unwrap_or(""),
+                        o.status.as_str()
+                    ),
+                    crate::ops::Backfilled::Existed(at) => {
+                        println!("kept  {} (the fire exists already)", at.to_rfc3339())
+                    }
+                })
+                .await
+                .map_err(ops_failure);
+            runner.shutdown().await;
+            let done = done?;
+            let ran: Vec<&RunOutcome> = done
+                .iter()
+                .filter_map(|d| match d {
+                    crate::ops::Backfilled::Ran(o) => Some(o),
+                    crate::ops::Backfilled::Existed(_) => None,
+                })
+                .collect();
+            println!(
+                "{} fire(s) in the window: {} run, {} existed already",
+                done.len(),
+                ran.len(),
+                done.len() - ran.len()
+            );
+            Ok(u8::from(ran.iter().any(|o| !o.status.is_success())))
+        }
+        Command::Status { json } => {
+            let (manifest, _) = load_manifest(&cli.manifest)?;
+            let store = open_store(&manifest).await?;
+            sweep(&store).await;
+            let overview = crate::status::overview(&manifest, &store, chrono::Utc::now())
+                .await
+                .map_err(Failure::job);
+            store.close().await;
+            let overview = overview?;
+            if *json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&overview).unwrap_or_default()
+                );
+            } else {
+                print!("{}", table::status(&overview));
+            }
             Ok(0)
         }
         Command::Queue { action } => queue(&cli.manifest, action).await,
-        Command::Schedule { count } => {
+        Command::Pause {
+            connector,
+            schedule,
+            reason,
+            until,
+        } => {
             let (manifest, _) = load_manifest(&cli.manifest)?;
-            print!("{}", table::schedule(&manifest, chrono::Utc::now(), *count));
+            let store = open_store(&manifest).await?;
+            let until = until
+                .as_deref()
+                .map(|u| crate::ops::parse_until(u, chrono::Utc::now()))
+                .transpose()
+                .map_err(ops_failure)?;
+            let paused = crate::ops::pause(
+                &store,
+                &manifest,
+                connector,
+                schedule.as_deref(),
+                reason.as_deref(),
+                until,
+                "cli",
+            )
+            .await
+            .map_err(ops_failure);
+            store.close().await;
+            let paused = paused?;
+            let what = match &paused.schedule {
+                Some(s) => format!("schedule {s} of {}", paused.connector),
+                None => format!("{} (every schedule and its queue jobs)", paused.connector),
+            };
+            let until = paused.until.map_or("until resumed".to_owned(), |u| {
+                format!("until {}", u.to_rfc3339())
+            });
+            println!("paused {what} {until}: {}", paused.reason);
+            Ok(0)
+        }
+        Command::Resume {
+            connector,
+            schedule,
+        } => {
+            let (manifest, _) = load_manifest(&cli.manifest)?;
+            let store = open_store(&manifest).await?;
+            let was = crate::ops::resume(&store, &manifest, connector, schedule.as_deref(), "cli")
+                .await
+                .map_err(ops_failure);
+            store.close().await;
+            let target = schedule.as_deref().map_or(connector.clone(), |s| {
+                format!("schedule {s} of {connector}")
+            });
+            if was? {
+                println!("resumed {target}");
+            } else {
+                println!("{target} was not paused");
+            }
+            Ok(0)
+        }
+        Command::Schedule { count, from } => {
+            let (manifest, _) = load_manifest(&cli.manifest)?;
+            let start = match from {
+                None => chrono::Utc::now(),
+                Some(text) => chrono::DateTime::parse_from_rfc3339(text)
+                    .map(|t| t.with_timezone(&chrono::Utc))
+                    .map_err(|_| {
+                        Failure::bad_input(anyhow::anyhow!(
+                            "--from: expected an RFC 3339 time like 2027-03-27T00:00:00Z, found {text:?}"
+                        ))
+                    })?,
+            };
+            print!("{}", table::schedule(&manifest, start, *count));
             Ok(0)
         }
         Command::New { name, dir, sdk } => {
@@ -328,6 +583,23 @@ next: cd {} && cargo build --release   # then connector-host inspect {}",
             Ok(0)
         }
         Command::Serve { listen } => serve(&cli.manifest, *listen).await,
+    }
+}
+
+/// The database of `manifest`, migrated.
+async fn open_store(manifest: &Manifest) -> Result<Store, Failure> {
+    let store = Store::connect(&manifest.database_url)
+        .await
+        .map_err(Failure::job)?;
+    store.migrate().await.map_err(Failure::job)?;
+    Ok(store)
+}
+
+/// An operator action's error with its exit code: 2 for bad input, 1 otherwise.
+fn ops_failure(e: crate::ops::OpsError) -> Failure {
+    match e {
+        crate::ops::OpsError::BadInput(_) => Failure::bad_input(e),
+        crate::ops::OpsError::Store(_) => Failure::job(e),
     }
 }
 

@@ -17,6 +17,13 @@ pub const STDIO_BYTES_PER_RUN: usize = 64 * 1024;
 pub const LOG_EVENTS_PER_CALL: u64 = 10_000;
 /// Bytes of log text (messages and fields) one call may emit; past it events are dropped.
 pub const LOG_BYTES_PER_CALL: u64 = 4 * 1024 * 1024;
+/// Log events a run keeps in the run log for `runs show` and the console: the last ones (a
+/// failure's context comes last), the earlier ones counted as omitted.
+pub const RUN_EVENTS_KEPT: usize = 200;
+/// Bytes of those kept events (messages and fields).
+pub const RUN_EVENT_BYTES: usize = 64 * 1024;
+/// How long the run log keeps runs' log events (the runs themselves stay).
+pub const RUN_EVENTS_DAYS: i64 = 14;
 
 /// A config key, in bytes.
 pub const CONFIG_KEY_BYTES: usize = 256;

@@ -21,6 +21,8 @@ mod cli;
 mod http;
 // The durable job queue: delivery, back-off, dead letters, leases, dedup.
 mod queue;
+// Operators: pause and resume.
+mod ops;
 // The SQL grant check and typed values on both backends.
 mod sql;
 // Schedules: overlap and missed-fire policies, several hosts on one database, abandoned runs.

@@ -363,7 +363,11 @@ async fn status_runs_metrics_and_health(db: &TestDb) {
     assert_eq!(nightly["timezone"], "Europe/Malta");
     let local = nightly["next_fire_local"].as_str().unwrap();
     assert!(local.contains("T02:00:00+0"), "{local}");
-    assert!(nightly["next_fire"].as_str().unwrap().ends_with("+00:00"));
+    let utc = nightly["next_fire"].as_str().unwrap();
+    let utc = chrono::DateTime::parse_from_rfc3339(utc).unwrap();
+    assert_eq!(utc.offset().local_minus_utc(), 0, "{utc}");
+    let local = chrono::DateTime::parse_from_rfc3339(local).unwrap();
+    assert_eq!(utc, local, "the same instant, written in UTC and in Malta");
 
     let (status, body) = parts(get("/runs?connector=kit&limit=5").await.unwrap()).await;
     assert_eq!(status, 200);

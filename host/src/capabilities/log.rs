@@ -9,8 +9,9 @@
 
 use crate::limits;
 use crate::runtime::bindings::connector::host::log::{self as wit, Level};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// What a call is, for log events: a run (or webhook) with its run id, a queue job with its
 /// job id, or a plugin asked to describe itself.
@@ -52,13 +53,36 @@ impl std::fmt::Display for CallRef {
     }
 }
 
-/// One call's allowance of log events and bytes (plugin log calls and output lines alike).
+/// One log event as the run log keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RunEvent {
+    /// When the plugin emitted it.
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// `trace`, `debug`, `info`, `warn` or `error` (stdout lines are `info`, stderr `warn`).
+    pub level: &'static str,
+    /// The message, capped and escaped.
+    pub message: String,
+    /// The plugin's fields as a JSON object, if any.
+    pub fields: Option<String>,
+}
+
+/// The last events of a call, within `RUN_EVENTS_KEPT` and `RUN_EVENT_BYTES`.
+#[derive(Debug, Default)]
+struct Kept {
+    events: VecDeque<RunEvent>,
+    bytes: usize,
+    omitted: u64,
+}
+
+/// One call's allowance of log events and bytes (plugin log calls and output lines alike), and
+/// the last of them, kept for the run log.
 #[derive(Debug, Default)]
 pub struct LogBudget {
     events: AtomicU64,
     bytes: AtomicU64,
     dropped: AtomicU64,
     warned: AtomicBool,
+    kept: Mutex<Kept>,
 }
 
 impl LogBudget {
@@ -86,6 +110,47 @@ impl LogBudget {
     /// Events dropped so far.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Keeps an admitted event for the run log, letting the oldest go past the caps.
+    pub fn keep(&self, level: &'static str, message: String, fields: Option<String>) {
+        let size = message.len() + fields.as_ref().map_or(0, String::len);
+        let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        kept.bytes += size;
+        kept.events.push_back(RunEvent {
+            at: chrono::Utc::now(),
+            level,
+            message,
+            fields,
+        });
+        while kept.events.len() > limits::RUN_EVENTS_KEPT
+            || (kept.bytes > limits::RUN_EVENT_BYTES && kept.events.len() > 1)
+        {
+            if let Some(old) = kept.events.pop_front() {
+                kept.bytes -= old.message.len() + old.fields.as_ref().map_or(0, String::len);
+                kept.omitted += 1;
+            }
+        }
+    }
+
+    /// The kept events, oldest first, and how many earlier ones were let go (dropped events
+    /// are counted apart, by [`LogBudget::dropped`]).
+    pub fn take_kept(&self) -> (Vec<RunEvent>, u64) {
+        let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        let omitted = std::mem::take(&mut kept.omitted);
+        kept.bytes = 0;
+        (kept.events.drain(..).collect(), omitted)
+    }
+}
+
+/// A level's name in the run log.
+pub fn level_name(level: Level) -> &'static str {
+    match level {
+        Level::Trace => "trace",
+        Level::Debug => "debug",
+        Level::Info => "info",
+        Level::Warn => "warn",
+        Level::Error => "error",
     }
 }
 
@@ -116,8 +181,8 @@ impl LogCap {
         let run_id = self.call.run_id();
         let job_id = self.call.job_id();
         let message = sanitize(message, limits::LOG_MESSAGE_BYTES);
-        let plugin_fields = render_fields(fields);
-        let plugin_fields = plugin_fields.as_deref();
+        let rendered = render_fields(fields);
+        let plugin_fields = rendered.as_deref();
         match level {
             Level::Trace => {
                 tracing::trace!(target: "plugin", connector, run_id, job_id, plugin_fields, "{message}")
@@ -134,6 +199,9 @@ impl LogCap {
             Level::Error => {
                 tracing::error!(target: "plugin", connector, run_id, job_id, plugin_fields, "{message}")
             }
+        }
+        if run_id.is_some() {
+            self.budget.keep(level_name(level), message, rendered);
         }
     }
 }
@@ -200,6 +268,24 @@ mod tests {
         assert_eq!(out["fields_dropped"], 8);
         assert_eq!(out.as_object().unwrap().len(), 33);
         assert_eq!(render_fields(&[]), None);
+    }
+
+    #[test]
+    fn the_last_events_are_kept_within_their_caps() {
+        let budget = LogBudget::default();
+        for i in 0..limits::RUN_EVENTS_KEPT + 7 {
+            budget.keep("info", format!("event {i}"), None);
+        }
+        let (events, omitted) = budget.take_kept();
+        assert_eq!(events.len(), limits::RUN_EVENTS_KEPT);
+        assert_eq!(omitted, 7);
+        assert_eq!(events[0].message, "event 7");
+        let big = "x".repeat(limits::RUN_EVENT_BYTES / 2 + 1);
+        for _ in 0..3 {
+            budget.keep("warn", big.clone(), None);
+        }
+        let (events, omitted) = budget.take_kept();
+        assert_eq!((events.len(), omitted), (1, 2), "bytes bound them too");
     }
 
     #[test]

@@ -68,6 +68,15 @@ impl StdioSink {
         } else {
             tracing::info!(target: "plugin", connector, run_id, job_id, stream = "stdout", "{text}");
         }
+        if run_id.is_some() {
+            let (level, stream) = if self.stderr {
+                ("warn", "stderr")
+            } else {
+                ("info", "stdout")
+            };
+            self.budget
+                .keep(level, text, Some(format!("{{\"stream\":\"{stream}\"}}")));
+        }
     }
 
     fn accept(&self, buf: &[u8]) {

@@ -213,6 +213,165 @@ pub fn jobs_done(done: &[JobOutcome]) -> String {
     )
 }
 
+/// `runs show`: one run's record, then its kept log events.
+pub fn run_detail(run: &RunRecord, events: &[crate::store::StoredEvent]) -> String {
+    let mut out = String::new();
+    let mut field = |name: &str, value: String| {
+        if !value.is_empty() {
+            out.push_str(&format!("{name:<14} {value}\n"));
+        }
+    };
+    let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+    field("run", run.id.to_string());
+    field("connector", run.connector.clone());
+    field("job", run.job.clone());
+    field(
+        "trigger",
+        match &run.schedule {
+            Some(s) => format!("{} (schedule {s}, attempt {})", run.trigger, run.attempt),
+            None => format!("{} (attempt {})", run.trigger, run.attempt),
+        },
+    );
+    field(
+        "scheduled for",
+        run.scheduled_for
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_default(),
+    );
+    field(
+        "status",
+        if run.dry_run {
+            format!("{} (dry run)", run.status)
+        } else {
+            run.status.clone()
+        },
+    );
+    field("started", run.started_at.to_rfc3339());
+    field(
+        "finished",
+        run.finished_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+    );
+    field(
+        "took",
+        run.duration_ms
+            .map(|d| format!("{d} ms"))
+            .unwrap_or_default(),
+    );
+    field("host", opt(&run.host));
+    field("rows written", run.rows_written.to_string());
+    field(
+        "http",
+        format!(
+            "{} calls, {} retries, {} ms waiting for rate limits",
+            run.http_calls, run.retries, run.rate_limit_wait_ms
+        ),
+    );
+    field("summary", opt(&run.summary));
+    field(
+        "error",
+        match (&run.error_kind, &run.error_message) {
+            (Some(k), Some(m)) => format!("{k}: {m}"),
+            (Some(k), None) => k.clone(),
+            _ => String::new(),
+        },
+    );
+    if run.counters.as_object().is_some_and(|c| !c.is_empty()) {
+        field("counters", run.counters.to_string());
+    }
+    field("input", opt(&run.input));
+    out.push('\n');
+    if events.is_empty() {
+        out.push_str("no log events kept\n");
+        return out;
+    }
+    if run.log_events_omitted > 0 || run.log_events_dropped > 0 {
+        out.push_str(&format!(
+            "log events: the last {} kept; {} earlier let go, {} dropped past the per-call cap\n",
+            events.len(),
+            run.log_events_omitted,
+            run.log_events_dropped
+        ));
+    }
+    let rows: Vec<Vec<String>> = events
+        .iter()
+        .map(|e| {
+            vec![
+                e.at.format("%H:%M:%S%.3f").to_string(),
+                e.level.clone(),
+                match &e.fields {
+                    Some(f) => format!("{} {f}", e.message),
+                    None => e.message.clone(),
+                },
+            ]
+        })
+        .collect();
+    out.push_str(&render(&["time (utc)", "level", "event"], &rows));
+    out
+}
+
+/// `status`: one block per connector.
+pub fn status(o: &crate::status::Overview) -> String {
+    let mut out = String::new();
+    for c in &o.connectors {
+        let state = match &c.paused {
+            Some(p) => format!("PAUSED ({}{})", p.reason, until(p)),
+            None => "active".into(),
+        };
+        out.push_str(&format!("{}  {state}\n", c.name));
+        let last = match &c.last_run {
+            Some(r) => format!(
+                "run {} {} {} ({})",
+                r.id,
+                r.status,
+                r.started_at.format("%Y-%m-%d %H:%M:%SZ"),
+                shorten(
+                    r.error_message
+                        .as_deref()
+                        .or(r.summary.as_deref())
+                        .unwrap_or(""),
+                    70
+                )
+            ),
+            None => "never ran".into(),
+        };
+        out.push_str(&format!("  last run      {last}\n"));
+        out.push_str(&format!(
+            "  last success  {}\n",
+            c.last_success.map_or("never".to_owned(), |t| t
+                .format("%Y-%m-%d %H:%M:%SZ")
+                .to_string())
+        ));
+        if !c.queue.is_empty() {
+            let q: Vec<String> = c.queue.iter().map(|(s, n)| format!("{n} {s}")).collect();
+            out.push_str(&format!("  queue         {}\n", q.join(", ")));
+        }
+        for s in &c.schedules {
+            let next = match (&s.paused, s.next_fire, &s.next_fire_local) {
+                (Some(p), _, _) => format!("paused: {}{}", p.reason, until(p)),
+                (None, Some(utc), Some(local)) => {
+                    format!("next {local} ({})", utc.format("%Y-%m-%d %H:%M:%SZ"))
+                }
+                _ => "no next fire".into(),
+            };
+            out.push_str(&format!(
+                "  schedule {:<12} {:<16} {:<20} {next}\n",
+                s.name, s.cron, s.timezone
+            ));
+        }
+        out.push('\n');
+    }
+    if out.is_empty() {
+        out.push_str("no connectors in the manifest\n");
+    }
+    out
+}
+
+fn until(p: &crate::store::Pause) -> String {
+    p.until
+        .map(|u| format!(", until {}", u.format("%Y-%m-%d %H:%M:%SZ")))
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

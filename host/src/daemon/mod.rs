@@ -76,6 +76,8 @@ pub struct FireStats {
     pub skipped: AtomicU64,
     /// Fires queued behind a run in progress.
     pub queued: AtomicU64,
+    /// Fires skipped because their connector or schedule was paused.
+    pub paused: AtomicU64,
     /// Missed fires dropped by a missed-fire policy.
     pub dropped: AtomicU64,
     /// Runs this host found abandoned.
@@ -226,6 +228,15 @@ impl Daemon {
             return;
         }
         let runner = self.runner();
+        let pauses = self.pauses(&runner, now).await;
+        let (paused, batches): (Vec<Batch>, Vec<Batch>) = batches.into_iter().partition(|b| {
+            pauses
+                .iter()
+                .any(|p| p.covers(&b.connector, &b.schedule.name))
+        });
+        if !paused.is_empty() {
+            self.skip_paused(&runner, &paused, now).await;
+        }
         let mut plain = Vec::new();
         for batch in batches {
             self.stats
@@ -267,6 +278,55 @@ impl Daemon {
         }
     }
 
+    /// The pauses in force at `now`; none if they cannot be read (the claims that follow would
+    /// fail the same way and say so).
+    async fn pauses(&self, runner: &Runner, now: DateTime<Utc>) -> Vec<crate::store::Pause> {
+        match runner.store.active_pauses(now).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = format!("{e:#}"), "cannot read the pauses");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Records the fires of paused schedules as skipped (paused): the fire history shows why
+    /// nothing ran.
+    async fn skip_paused(&self, runner: &Runner, batches: &[Batch], now: DateTime<Utc>) {
+        let fires: Vec<FireClaim> = batches
+            .iter()
+            .flat_map(|b| {
+                b.fires.iter().map(|(at, trigger)| FireClaim {
+                    key: FireKey {
+                        connector: b.connector.clone(),
+                        schedule: b.schedule.name.clone(),
+                        scheduled_for: *at,
+                    },
+                    trigger: trigger.as_str(),
+                    overlap: b.schedule.overlap,
+                })
+            })
+            .collect();
+        match runner
+            .store
+            .skip_paused_fires(&fires, runner.host_id(), now)
+            .await
+        {
+            Ok(n) => {
+                self.stats.paused.fetch_add(n as u64, Ordering::Relaxed);
+                for b in batches {
+                    tracing::info!(
+                        connector = %b.connector,
+                        schedule = %b.schedule.name,
+                        fires = b.fires.len(),
+                        "fire skipped: paused"
+                    );
+                }
+            }
+            Err(e) => tracing::warn!(error = format!("{e:#}"), "cannot record paused fires"),
+        }
+    }
+
     /// Records the runs of the fires this host won in one go (instead of one row per run, which
     /// queues a thousand simultaneous fires behind each other); `None` each if that fails, and
     /// each run records itself.
@@ -287,6 +347,7 @@ impl Daemon {
                 schedule: Some(&claim.key.schedule),
                 host: runner.host_id(),
                 lease_until: now + lease,
+                input: None,
             })
             .collect();
         match runner.store.insert_fire_runs(&rows).await {
@@ -363,6 +424,24 @@ impl Daemon {
         for (at, trigger) in batch.fires {
             if self.stopping() {
                 break;
+            }
+            let now = self.clock.now();
+            let paused = self
+                .pauses(&runner, now)
+                .await
+                .iter()
+                .any(|p| p.covers(&batch.connector, &batch.schedule.name));
+            if paused {
+                let one = Batch {
+                    connector: batch.connector.clone(),
+                    schedule: batch.schedule.clone(),
+                    fires: vec![(at, trigger)],
+                    delay: Duration::ZERO,
+                    dropped: 0,
+                };
+                self.skip_paused(&runner, std::slice::from_ref(&one), now)
+                    .await;
+                continue;
             }
             let claim = FireClaim {
                 key: FireKey {
@@ -480,10 +559,19 @@ impl Daemon {
             );
         }
         let retriable = runner.store.retriable_fires(now).await?;
+        let pauses = self.pauses(&runner, now).await;
         for (fire, attempt) in retriable {
             let Some(schedule) = schedule_of(&fire) else {
                 continue;
             };
+            // A paused schedule is not retried: its unfinished fire is let go like any other that
+            // will not be (the pause is the operator's word that nothing should run).
+            if pauses
+                .iter()
+                .any(|p| p.covers(&fire.connector, &fire.schedule))
+            {
+                continue;
+            }
             if attempt >= schedule.max_attempts
                 || !runner
                     .store
@@ -555,6 +643,10 @@ impl Daemon {
             .ok()
             .and_then(|keep| now.checked_sub_signed(keep))
             .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let events_before = now - chrono::Duration::days(crate::limits::RUN_EVENTS_DAYS);
+        if let Err(e) = runner.store.prune_run_events(events_before).await {
+            tracing::warn!(error = format!("{e:#}"), "cannot prune old run events");
+        }
         match runner.store.prune_fires(before, 10_000).await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(fires = n, "old schedule fires pruned"),

@@ -122,6 +122,10 @@ pub struct ServerConfig {
     /// Whether to reload when the manifest or a plugin file changes (SIGHUP always reloads);
     /// key `watch`, default `true`.
     pub watch: bool,
+    /// The secret operators present to act through the API and the console (pause, resume,
+    /// retry, backfill, trigger any connector); key `admin_token`, the name of the variable
+    /// holding it. Without it those actions are off.
+    pub admin_token: Option<SecretRef>,
 }
 
 /// How `POST /webhooks/NAME` checks that a request comes from the sender it claims.

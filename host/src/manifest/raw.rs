@@ -150,6 +150,7 @@ pub(super) struct RawServer {
     pub max_body: Field<String>,
     pub grace: Field<String>,
     pub watch: Field<bool>,
+    pub admin_token: Field<String>,
 }
 
 /// `[queue]`.

@@ -37,11 +37,20 @@ impl Check<'_> {
             (Duration::ZERO, Duration::from_secs(3600)),
         );
         let watch = self.take(server.watch, "server.watch", "true or false");
+        let admin_token = server.admin_token.is_set().then(|| {
+            self.secret_ref(
+                server.admin_token,
+                "server.admin_token",
+                "server.admin_token",
+                Use::Authenticator,
+            )
+        });
         ServerConfig {
             listen,
             max_body,
             grace,
             watch: watch.unwrap_or(true),
+            admin_token,
         }
     }
 

@@ -87,21 +87,28 @@ pub(super) struct Called<V> {
 }
 
 /// What a call did, for its record.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub(super) struct Counts {
     pub http_calls: u64,
     pub rate_limit_wait_ms: u64,
     pub retries: u64,
     pub log_events_dropped: u64,
+    /// The call's last log events, for the run log.
+    pub events: Vec<crate::capabilities::log::RunEvent>,
+    /// Earlier events let go to keep the last ones.
+    pub events_omitted: u64,
 }
 
 impl Counts {
     pub fn of(data: &RunData) -> Self {
+        let (events, events_omitted) = data.take_events();
         Counts {
             http_calls: data.http.calls,
             rate_limit_wait_ms: data.http.rate_limit_wait_ms,
             retries: data.http.retries,
             log_events_dropped: data.log_events_dropped(),
+            events,
+            events_omitted,
         }
     }
 }

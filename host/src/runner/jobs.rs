@@ -74,7 +74,13 @@ impl Runner {
         if due {
             self.store.recover_expired_leases(now).await?;
         }
-        let names: Vec<String> = self.connectors.keys().cloned().collect();
+        let paused = self.paused_connectors(now).await?;
+        let names: Vec<String> = self
+            .connectors
+            .keys()
+            .filter(|c| !paused.contains(c))
+            .cloned()
+            .collect();
         let Some(job) = self
             .store
             .lease_job(&names, worker, now, queue.lease)
@@ -181,6 +187,34 @@ impl Runner {
             error: Some(error),
             retry_at,
         }))
+    }
+
+    /// The connectors paused as a whole at `now` (their jobs wait), read at most once a second.
+    async fn paused_connectors(&self, now: DateTime<Utc>) -> Result<Vec<String>> {
+        {
+            let cached = self
+                .paused_connectors
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if let Some((at, names)) = cached.as_ref() {
+                if now >= *at && now - *at < chrono::Duration::seconds(1) {
+                    return Ok(names.clone());
+                }
+            }
+        }
+        let names: Vec<String> = self
+            .store
+            .active_pauses(now)
+            .await?
+            .into_iter()
+            .filter(|p| p.schedule.is_none())
+            .map(|p| p.connector)
+            .collect();
+        *self
+            .paused_connectors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some((now, names.clone()));
+        Ok(names)
     }
 
     /// Delivers due jobs until none is left (or `max` were delivered); returns what happened.

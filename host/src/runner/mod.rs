@@ -46,6 +46,9 @@ pub enum TriggerKind {
     Retry,
     /// A webhook arrived.
     Webhook,
+    /// An operator asked for the fires of a past window (`backfill`); the plugin sees it as a
+    /// catch-up.
+    Backfill,
 }
 
 impl TriggerKind {
@@ -57,6 +60,7 @@ impl TriggerKind {
             TriggerKind::CatchUp => "catch-up",
             TriggerKind::Retry => "retry",
             TriggerKind::Webhook => "webhook",
+            TriggerKind::Backfill => "backfill",
         }
     }
 
@@ -67,6 +71,7 @@ impl TriggerKind {
             TriggerKind::CatchUp => Trigger::CatchUp,
             TriggerKind::Retry => Trigger::Retry,
             TriggerKind::Webhook => Trigger::Webhook,
+            TriggerKind::Backfill => Trigger::CatchUp,
         }
     }
 }
@@ -172,6 +177,9 @@ pub struct Runner {
     connectors: BTreeMap<String, LoadedConnector>,
     /// When this host last returned expired queue leases (see `jobs`).
     last_lease_recovery: std::sync::Mutex<Option<DateTime<Utc>>>,
+    /// The connectors paused as a whole, as read at the instant given (queue workers look at
+    /// most once a second).
+    paused_connectors: std::sync::Mutex<Option<(DateTime<Utc>, Vec<String>)>>,
     /// This host's identity in run and fire leases.
     host_id: Arc<str>,
     /// Runs in progress on this host (shared by every generation after a reload).
@@ -302,6 +310,7 @@ impl Runner {
             redactor,
             connectors: BTreeMap::new(),
             last_lease_recovery: std::sync::Mutex::new(None),
+            paused_connectors: std::sync::Mutex::new(None),
             host_id,
             active,
         };
@@ -475,6 +484,7 @@ impl Runner {
                 schedule: req.schedule.as_deref(),
                 host: &self.host_id,
                 lease_until: started_at + self.lease(),
+                input: req.input.as_deref(),
             })
             .await
     }
@@ -594,6 +604,29 @@ impl Runner {
                 run_id = o.run_id,
                 "the run ended after it was marked abandoned or interrupted; its record keeps that status"
             );
+        }
+        if !counts.events.is_empty() || counts.events_omitted > 0 {
+            // What the plugin logged may quote a secret an upstream echoed.
+            let events: Vec<_> = counts
+                .events
+                .into_iter()
+                .map(|mut e| {
+                    e.message = self.redact(&e.message);
+                    e.fields = e.fields.map(|f| self.redact(&f));
+                    e
+                })
+                .collect();
+            if let Err(e) = self
+                .store
+                .add_run_events(o.run_id, &events, counts.events_omitted)
+                .await
+            {
+                tracing::warn!(
+                    run_id = o.run_id,
+                    error = format!("{e:#}"),
+                    "cannot keep the run's log events"
+                );
+            }
         }
         let duration_ms = finish.duration_ms;
         match (&o.error_kind, &o.error_message) {

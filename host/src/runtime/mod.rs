@@ -158,6 +158,11 @@ impl RunData {
     pub fn log_events_dropped(&self) -> u64 {
         self.log_budget.dropped()
     }
+
+    /// The call's last log events, kept for the run log, and how many earlier ones were let go.
+    pub fn take_events(&self) -> (Vec<crate::capabilities::log::RunEvent>, u64) {
+        self.log_budget.take_kept()
+    }
 }
 
 impl WasiView for RunData {

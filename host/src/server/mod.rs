@@ -24,6 +24,8 @@ use std::sync::Arc;
 pub fn router(daemon: Arc<Daemon>) -> Router {
     Router::new()
         .route("/connectors/{name}/run", post(trigger))
+        .route("/connectors/{name}/pause", post(pause))
+        .route("/connectors/{name}/resume", post(resume))
         .route("/webhooks/{name}", post(webhook))
         .route("/status", get(status))
         .route("/runs", get(runs))
@@ -53,6 +55,133 @@ fn unknown_connector(daemon: &Daemon, name: &str) -> Response {
         StatusCode::NOT_FOUND,
         format!("no connector named {name:?}{hint}"),
     )
+}
+
+/// Checks the operator's `Authorization: Bearer <[server].admin_token>`; the refusal to answer
+/// otherwise.
+#[allow(clippy::result_large_err)] // the refusal is the response, built once, returned at once
+fn check_admin(daemon: &Daemon, headers: &HeaderMap) -> Result<(), Response> {
+    let runner = daemon.runner();
+    let Some(token) = &runner.manifest.server.admin_token else {
+        return Err(unauthorized(
+            "operator actions are off; set [server].admin_token to the variable holding the admin token",
+        ));
+    };
+    let Some(expected) = runner.secrets().get(token) else {
+        return Err(unauthorized("the admin token is not loaded"));
+    };
+    auth::check_bearer(headers, expected).map_err(|refused| unauthorized(refused.0))
+}
+
+/// Body of `POST /connectors/{name}/pause` and `/resume`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PauseBody {
+    /// One schedule; the whole connector when absent.
+    schedule: Option<String>,
+    /// Why (pause only).
+    reason: Option<String>,
+    /// When it ends: RFC 3339 or a duration like "2h" (pause only).
+    until: Option<String>,
+}
+
+fn ops_error(e: crate::ops::OpsError) -> Response {
+    match e {
+        crate::ops::OpsError::BadInput(m) => error(StatusCode::BAD_REQUEST, m),
+        crate::ops::OpsError::Store(e) => {
+            tracing::warn!(error = format!("{e:#}"), "operator action failed");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database cannot be written",
+            )
+        }
+    }
+}
+
+/// The JSON body, or `{}` when there is none.
+async fn pause_body(body: Body) -> Result<PauseBody, Response> {
+    let bytes = axum::body::to_bytes(body, 16 * 1024).await.map_err(|_| {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the body is larger than 16 KiB",
+        )
+    })?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(PauseBody::default());
+    }
+    serde_json::from_slice(&bytes).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!("expected JSON like {{\"schedule\": \"sync\", \"reason\": \"…\", \"until\": \"2h\"}}: {e}"),
+        )
+    })
+}
+
+async fn pause(
+    State(daemon): State<Arc<Daemon>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    if let Err(refused) = check_admin(&daemon, &headers) {
+        return refused;
+    }
+    let body = match pause_body(body).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let until = match body
+        .until
+        .as_deref()
+        .map(|u| crate::ops::parse_until(u, chrono::Utc::now()))
+    {
+        None => None,
+        Some(Ok(u)) => Some(u),
+        Some(Err(e)) => return ops_error(e),
+    };
+    let runner = daemon.runner();
+    match crate::ops::pause(
+        &runner.store,
+        &runner.manifest,
+        &name,
+        body.schedule.as_deref(),
+        body.reason.as_deref(),
+        until,
+        "api",
+    )
+    .await
+    {
+        Ok(p) => Json(json!({ "paused": p })).into_response(),
+        Err(e) => ops_error(e),
+    }
+}
+
+async fn resume(
+    State(daemon): State<Arc<Daemon>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    if let Err(refused) = check_admin(&daemon, &headers) {
+        return refused;
+    }
+    let body = match pause_body(body).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let runner = daemon.runner();
+    match crate::ops::resume(
+        &runner.store,
+        &runner.manifest,
+        &name,
+        body.schedule.as_deref(),
+        "api",
+    )
+    .await
+    {
+        Ok(was) => Json(json!({ "resumed": was })).into_response(),
+        Err(e) => ops_error(e),
+    }
 }
 
 /// Query of `POST /connectors/{name}/run`.
@@ -294,29 +423,7 @@ async fn webhook(
 }
 
 fn run_json(r: &RunRecord) -> Value {
-    json!({
-        "id": r.id,
-        "connector": r.connector,
-        "job": r.job,
-        "trigger": r.trigger,
-        "schedule": r.schedule,
-        "scheduled_for": r.scheduled_for.map(|t| t.to_rfc3339()),
-        "attempt": r.attempt,
-        "dry_run": r.dry_run,
-        "host": r.host,
-        "started_at": r.started_at.to_rfc3339(),
-        "finished_at": r.finished_at.map(|t| t.to_rfc3339()),
-        "duration_ms": r.duration_ms,
-        "status": r.status,
-        "rows_written": r.rows_written,
-        "http_calls": r.http_calls,
-        "rate_limit_wait_ms": r.rate_limit_wait_ms,
-        "retries": r.retries,
-        "error_kind": r.error_kind,
-        "error_message": r.error_message,
-        "summary": r.summary,
-        "counters": r.counters,
-    })
+    serde_json::to_value(r).unwrap_or(Value::Null)
 }
 
 /// Query of `GET /runs`.
@@ -356,51 +463,23 @@ async fn runs(
 
 async fn status(State(daemon): State<Arc<Daemon>>) -> Response {
     let runner = daemon.runner();
-    let next = daemon.next_fires().await;
-    let queue = runner.store.queue_depth().await.unwrap_or_default();
-    let mut connectors = Vec::new();
-    for (name, c) in runner.connectors() {
-        let last = runner
-            .store
-            .recent_runs(1, Some(name))
-            .await
-            .ok()
-            .and_then(|mut r| r.pop());
-        let schedules: Vec<Value> = c
-            .config
-            .schedules
-            .iter()
-            .map(|s| {
-                let next_fire = next
-                    .iter()
-                    .find(|(cn, sn, _)| cn == name && *sn == s.name)
-                    .and_then(|(_, _, t)| *t);
-                let tz = s.cron.timezone();
-                json!({
-                    "name": s.name,
-                    "cron": s.cron.expression(),
-                    "timezone": tz.name(),
-                    "job": s.job,
-                    "next_fire": next_fire.map(|t| t.to_rfc3339()),
-                    "next_fire_local": next_fire.map(|t| t.with_timezone(&tz).to_rfc3339()),
-                })
-            })
-            .collect();
-        let depth: serde_json::Map<String, Value> = queue
-            .iter()
-            .filter(|(cn, _, _)| cn == name)
-            .map(|(_, st, n)| (st.clone(), json!(n)))
-            .collect();
-        connectors.push(json!({
-            "name": name,
-            "plugin": c.config.plugin.display().to_string(),
-            "version": c.info.version,
-            "schedules": schedules,
-            "last_run": last.as_ref().map(run_json),
-            "queue": depth,
-            "webhook": c.config.webhook.is_some(),
-            "manual_trigger": c.config.trigger_token.is_some(),
-        }));
+    let overview =
+        match crate::status::overview(&runner.manifest, &runner.store, chrono::Utc::now()).await {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::warn!(error = format!("{e:#}"), "GET /status");
+                return error(StatusCode::SERVICE_UNAVAILABLE, "the status cannot be read");
+            }
+        };
+    let mut connectors = serde_json::to_value(&overview.connectors).unwrap_or_default();
+    if let Some(list) = connectors.as_array_mut() {
+        for c in list {
+            let version = c["name"]
+                .as_str()
+                .and_then(|n| runner.connectors().get(n))
+                .map(|l| l.info.version.clone());
+            c["version"] = json!(version);
+        }
     }
     Json(json!({
         "host": runner.host_id(),

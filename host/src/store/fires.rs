@@ -96,7 +96,7 @@ impl Store {
         let mut claims = vec![Claim::Taken; fires.len()];
         let all: Vec<usize> = (0..fires.len()).collect();
         let won = self
-            .insert_fires(fires, &all, "running", host, now, lease_until)
+            .insert_fires(fires, &all, "running", None, host, now, lease_until)
             .await?;
         let rest: Vec<usize> = all.into_iter().filter(|i| !won.contains(i)).collect();
         let queueable: Vec<usize> = rest
@@ -105,11 +105,19 @@ impl Store {
             .filter(|&i| fires[i].overlap == Overlap::QueueOne)
             .collect();
         let queued = self
-            .insert_fires(fires, &queueable, "queued", host, now, lease_until)
+            .insert_fires(fires, &queueable, "queued", None, host, now, lease_until)
             .await?;
         let rest: Vec<usize> = rest.into_iter().filter(|i| !queued.contains(i)).collect();
         let skipped = self
-            .insert_fires(fires, &rest, "skipped", host, now, lease_until)
+            .insert_fires(
+                fires,
+                &rest,
+                "skipped",
+                Some("overlap"),
+                host,
+                now,
+                lease_until,
+            )
             .await?;
         for (set, claim) in [
             (won, Claim::Run),
@@ -123,23 +131,42 @@ impl Store {
         Ok(claims)
     }
 
-    /// Inserts `fires[which]` with `status`, skipping conflicts; returns the indexes inserted.
+    /// Records `fires` as skipped because their schedule is paused (each once, whichever host
+    /// gets there first); returns how many this host recorded.
+    pub async fn skip_paused_fires(
+        &self,
+        fires: &[FireClaim],
+        host: &str,
+        now: DateTime<Utc>,
+    ) -> Result<usize> {
+        let all: Vec<usize> = (0..fires.len()).collect();
+        self.insert_fires(fires, &all, "skipped", Some("paused"), host, now, now)
+            .await
+            .map(|set| set.len())
+    }
+
+    /// Inserts `fires[which]` with `status` (and, for skipped fires, why), skipping conflicts;
+    /// returns the indexes inserted.
+    #[allow(clippy::too_many_arguments)]
     async fn insert_fires(
         &self,
         fires: &[FireClaim],
         which: &[usize],
         status: &'static str,
+        skip_reason: Option<&'static str>,
         host: &str,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<HashSet<usize>> {
         let mut inserted = HashSet::new();
+        // A fixed word from this module, never input.
+        let reason = skip_reason.map_or("NULL".to_owned(), |r| format!("'{r}'"));
         for chunk in which.chunks(CLAIM_CHUNK) {
             let rows: Vec<String> = (0..chunk.len())
                 .map(|r| {
                     let p = 4 + r * 5;
                     format!(
-                        "(${}, ${}, ${}, ${}, '{status}', ${}, $1, $2, $3, $3)",
+                        "(${}, ${}, ${}, ${}, '{status}', ${}, $1, $2, $3, $3, {reason})",
                         p,
                         p + 1,
                         p + 2,
@@ -150,7 +177,7 @@ impl Store {
                 .collect();
             let sql = format!(
                 "INSERT INTO schedule_fires (connector, schedule, scheduled_for, trigger_kind, \
-                 status, exclusive_run, host, lease_until, created_at, updated_at) VALUES {} \
+                 status, exclusive_run, host, lease_until, created_at, updated_at, skip_reason) VALUES {} \
                  ON CONFLICT DO NOTHING RETURNING connector, schedule, scheduled_for",
                 rows.join(", ")
             );
@@ -283,13 +310,16 @@ impl Store {
     }
 
     /// Deletes finished fires (`done`, `skipped`) scheduled before `before`, except each
-    /// schedule's newest, at most `max` of them; returns how many. A fire's row only matters
-    /// while another host might still claim the same instant and as the point a schedule
-    /// resumes from, so the table stays small however often schedules fire.
+    /// schedule's newest and backfilled ones, at most `max` of them; returns how many. A fire's
+    /// row only matters while another host might still claim the same instant and as the point
+    /// a schedule resumes from, so the table stays small however often schedules fire; a
+    /// backfilled fire's row is what keeps a second backfill of its window from running it
+    /// again, so it stays.
     pub async fn prune_fires(&self, before: DateTime<Utc>, max: u32) -> Result<u64> {
         let sql = "DELETE FROM schedule_fires WHERE (connector, schedule, scheduled_for) IN ( \
             SELECT f.connector, f.schedule, f.scheduled_for FROM schedule_fires f \
             WHERE f.status IN ('done', 'skipped') AND f.scheduled_for < $1 \
+            AND f.trigger_kind <> 'backfill' \
             AND f.scheduled_for < (SELECT MAX(g.scheduled_for) FROM schedule_fires g \
               WHERE g.connector = f.connector AND g.schedule = f.schedule) \
             LIMIT $2)";
@@ -421,4 +451,56 @@ impl Store {
                 .context("cannot read schedule_fires")
         })
     }
+
+    /// The newest `limit` fires of `connector` (of one `schedule`, when given), newest first:
+    /// what ran, what was skipped and why, what is queued.
+    pub async fn fire_history(
+        &self,
+        connector: &str,
+        schedule: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<FireRecord>> {
+        let sql = "SELECT schedule, scheduled_for, trigger_kind, status, skip_reason, host \
+            FROM schedule_fires WHERE connector = $1 AND ($2 IS NULL OR schedule = $2) \
+            ORDER BY scheduled_for DESC, schedule LIMIT $3";
+        on_pool!(self, pool => {
+            let rows = sqlx::query(sql)
+                .bind(connector)
+                .bind(schedule)
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await
+                .context("cannot read schedule_fires")?;
+            rows.iter()
+                .map(|r| {
+                    Ok(FireRecord {
+                        schedule: r.try_get(0)?,
+                        scheduled_for: r.try_get(1)?,
+                        trigger: r.try_get(2)?,
+                        status: r.try_get(3)?,
+                        skip_reason: r.try_get(4)?,
+                        host: r.try_get(5)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .context("cannot read schedule_fires")
+        })
+    }
+}
+
+/// One fire, as the history shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FireRecord {
+    /// The schedule.
+    pub schedule: String,
+    /// The instant it stands for.
+    pub scheduled_for: DateTime<Utc>,
+    /// `schedule`, `catch-up` or `retry`.
+    pub trigger: String,
+    /// `running`, `queued`, `skipped` or `done`.
+    pub status: String,
+    /// Why it was skipped: `overlap` (the previous run was still going) or `paused`.
+    pub skip_reason: Option<String>,
+    /// The host that recorded it.
+    pub host: String,
 }

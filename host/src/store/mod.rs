@@ -24,14 +24,18 @@ macro_rules! on_writer {
     };
 }
 
+mod events;
 mod fires;
+mod pauses;
 mod queue;
 mod rates;
 mod runs;
 mod schema;
 mod stats;
 
-pub use fires::{AbandonedRun, Claim, FireClaim, FireKey};
+pub use events::StoredEvent;
+pub use fires::{AbandonedRun, Claim, FireClaim, FireKey, FireRecord};
+pub use pauses::Pause;
 pub use queue::{backoff, JobFilter, JobRecord, LeasedJob};
 pub use runs::{NewRun, RunFinish, RunRecord, RunStatus};
 pub use schema::AppliedVersion;

@@ -63,6 +63,8 @@ pub struct NewRun<'a> {
     /// The host that runs it, and until when it holds the run without renewing.
     pub host: &'a str,
     pub lease_until: DateTime<Utc>,
+    /// The JSON a manual run carries, if any.
+    pub input: Option<&'a str>,
 }
 
 /// What is known when a run ends.
@@ -85,7 +87,7 @@ pub struct RunFinish {
 }
 
 /// One row of the run log.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct RunRecord {
     pub id: i64,
     pub connector: String,
@@ -109,6 +111,10 @@ pub struct RunRecord {
     pub host: Option<String>,
     pub duration_ms: Option<i64>,
     pub log_events_dropped: i64,
+    /// Earlier log events let go to keep the last ones (see `run_events`).
+    pub log_events_omitted: i64,
+    /// The JSON a manual run carried.
+    pub input: Option<String>,
 }
 
 /// Reads one row of `SELECT_RUNS` (either backend's row type) into a [`RunRecord`].
@@ -139,6 +145,8 @@ macro_rules! read_run {
                 host: r.try_get(18)?,
                 duration_ms: r.try_get(19)?,
                 log_events_dropped: r.try_get(21)?,
+                log_events_omitted: r.try_get(22)?,
+                input: r.try_get(23)?,
                 counters: serde_json::from_str(&counters).unwrap_or_default(),
             })
         })()
@@ -150,15 +158,15 @@ const SELECT_RUNS: &str = "SELECT id, connector, job, trigger_kind, scheduled_fo
     retries, error_kind, error_message, summary, schedule, host, duration_ms, counters";
 
 /// What follows the counters column in every read of the run log.
-const SELECT_RUNS_TAIL: &str = ", log_events_dropped";
+const SELECT_RUNS_TAIL: &str = ", log_events_dropped, log_events_omitted, input";
 
 impl Store {
     /// Records a run as `running` and returns its id.
     pub async fn insert_run(&self, run: &NewRun<'_>) -> Result<i64> {
         let sql =
             "INSERT INTO runs (connector, job, trigger_kind, scheduled_for, attempt, dry_run, \
-                   started_at, status, schedule, host, lease_until) \
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', $8, $9, $10) RETURNING id";
+                   started_at, status, schedule, host, lease_until, input) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', $8, $9, $10, $11) RETURNING id";
         let id: i64 = on_writer!(self, pool => sqlx::query_scalar(sql)
             .bind(run.connector)
             .bind(run.job)
@@ -170,6 +178,7 @@ impl Store {
             .bind(run.schedule)
             .bind(run.host)
             .bind(run.lease_until)
+            .bind(run.input)
             .fetch_one(pool)
             .await)
         .context("cannot record the run's start in the runs table")?;
@@ -386,4 +395,17 @@ impl Store {
 
 fn saturating_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+impl Store {
+    /// When `connector`'s newest successful (not dry) run finished, if it ever succeeded.
+    pub async fn last_success(&self, connector: &str) -> Result<Option<DateTime<Utc>>> {
+        let sql = "SELECT MAX(finished_at) FROM runs WHERE connector = $1 \
+                   AND status = 'succeeded' AND NOT dry_run";
+        on_pool!(self, pool => sqlx::query_scalar::<_, Option<DateTime<Utc>>>(sql)
+            .bind(connector)
+            .fetch_one(pool)
+            .await)
+        .context("cannot read the run log")
+    }
 }
