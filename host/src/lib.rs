@@ -2,6 +2,7 @@
 //! (WASM components speaking the `connector` WIT world), grants each only what its manifest
 //! entry lists, runs them with deadlines and memory caps, and records every run.
 
+pub mod alerts;
 pub mod capabilities;
 pub mod cli;
 pub mod daemon;

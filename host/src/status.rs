@@ -16,6 +16,8 @@ pub struct Overview {
     pub at: DateTime<Utc>,
     /// The connectors, by name.
     pub connectors: Vec<ConnectorState>,
+    /// Open alerts, oldest first.
+    pub alerts: Vec<crate::store::Incident>,
 }
 
 /// One connector.
@@ -106,5 +108,6 @@ pub async fn overview(manifest: &Manifest, store: &Store, now: DateTime<Utc>) ->
     Ok(Overview {
         at: now,
         connectors,
+        alerts: store.open_incidents().await?,
     })
 }

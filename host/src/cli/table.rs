@@ -309,9 +309,21 @@ pub fn run_detail(run: &RunRecord, events: &[crate::store::StoredEvent]) -> Stri
     out
 }
 
-/// `status`: one block per connector.
+/// `status`: open alerts, then one block per connector.
 pub fn status(o: &crate::status::Overview) -> String {
     let mut out = String::new();
+    if !o.alerts.is_empty() {
+        out.push_str(&format!("{} open alert(s)\n", o.alerts.len()));
+        for i in &o.alerts {
+            out.push_str(&format!(
+                "  #{} since {}  {}\n",
+                i.id,
+                i.opened_at.format("%Y-%m-%d %H:%M:%SZ"),
+                crate::alerts::text(i, false)
+            ));
+        }
+        out.push('\n');
+    }
     for c in &o.connectors {
         let state = match &c.paused {
             Some(p) => format!("PAUSED ({}{})", p.reason, until(p)),

@@ -242,6 +242,20 @@ impl Daemon {
             self.stats
                 .dropped
                 .fetch_add(batch.dropped, Ordering::Relaxed);
+            if batch.dropped > 0 {
+                let store = runner.store.clone();
+                let (connector, schedule) = (batch.connector.clone(), batch.schedule.name.clone());
+                let dropped = batch.dropped;
+                self.spawn(async move {
+                    if let Err(e) =
+                        crate::alerts::missed_fires(&store, &connector, &schedule, dropped, now)
+                            .await
+                    {
+                        tracing::warn!(error = format!("{e:#}"), "cannot record missed fires");
+                    }
+                })
+                .await;
+            }
             if batch.fires.is_empty() {
                 continue;
             }
@@ -727,6 +741,38 @@ impl Daemon {
                 tracing::warn!(error = format!("{e:#}"), "cannot look for abandoned runs");
             }
             let every = self.runner().manifest.runtime.run_lease / 3;
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+
+    /// Checks the alert conditions every `[alerts].check_every` and sends the notices this host
+    /// claims, until stopped.
+    pub async fn alert_loop(self: Arc<Self>) {
+        let client = reqwest::Client::new();
+        let mut stop = self.stop.subscribe();
+        while !*stop.borrow() {
+            let runner = self.runner();
+            let now = self.clock.now();
+            match runner.check_alerts(&client, now).await {
+                Ok(done) if done != crate::alerts::Checked::default() => {
+                    tracing::debug!(
+                        opened = done.opened,
+                        resolved = done.resolved,
+                        sent = done.sent,
+                        "alerts checked"
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(
+                    error = format!("{e:#}"),
+                    "cannot check the alert conditions"
+                ),
+            }
+            let every = runner.manifest.alerts.check_every;
+            drop(runner);
             tokio::select! {
                 _ = tokio::time::sleep(every) => {}
                 _ = stop.changed() => {}

@@ -25,6 +25,7 @@ impl Daemon {
         let mut loops = JoinSet::new();
         loops.spawn(self.clone().fire_loop());
         loops.spawn(self.clone().sweep_loop());
+        loops.spawn(self.clone().alert_loop());
         for n in 0..workers {
             loops.spawn(self.clone().worker_loop(n));
         }

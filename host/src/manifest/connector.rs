@@ -47,6 +47,7 @@ impl Check<'_> {
             schedules,
             trigger,
             webhook,
+            max_age,
         } = raw;
         let plugin = self.plugin(plugin, &join(&at, "plugin"));
         let expected = "the plugin's SHA-256 as 64 hex digits (see `connector-host inspect`)";
@@ -78,6 +79,10 @@ impl Check<'_> {
         let schedules = self.schedules(schedule, schedules, &at);
         let trigger_token = self.trigger(trigger, &join(&at, "trigger"));
         let webhook = self.webhook(webhook, &join(&at, "webhook"), server_max_body);
+        let max_age = max_age.is_set().then(|| {
+            let limits = (Duration::from_secs(60), 90 * 24 * hour);
+            self.duration(max_age, &join(&at, "max_age"), hour, limits)
+        });
         ConnectorConfig {
             name: name.to_string(),
             plugin,
@@ -91,6 +96,7 @@ impl Check<'_> {
             schedules,
             trigger_token,
             webhook,
+            max_age,
         }
     }
 

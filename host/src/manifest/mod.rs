@@ -14,6 +14,7 @@
 //! let (manifest, secrets) = Manifest::load(path, &env)?;
 //! ```
 
+mod alerts;
 mod auth;
 mod connector;
 mod raw;
@@ -69,10 +70,44 @@ pub struct Manifest {
     pub queue: QueueConfig,
     /// `[server]`.
     pub server: ServerConfig,
+    /// `[alerts]`.
+    pub alerts: AlertsConfig,
     /// `[rate_limits]`: named request pools that connectors share by name.
     pub rate_limits: BTreeMap<String, RateLimit>,
     /// `[connectors.NAME]`, by name.
     pub connectors: BTreeMap<String, ConnectorConfig>,
+}
+
+/// `[alerts]`: when operators are told, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertsConfig {
+    /// Where alerts go; key `sinks`, default the log only.
+    pub sinks: Vec<AlertSink>,
+    /// Failed runs in a row (of a connector) that raise an alert, and runs in a row whose
+    /// every authenticated request was refused; key `failures`, default 3, 1 to 100.
+    pub failures: u32,
+    /// Fires in a row of one schedule skipped because the previous run was still going that
+    /// raise a missed-fire alert; key `overlap_skips`, default 3, 1 to 1000.
+    pub overlap_skips: u32,
+    /// How often conditions are checked; key `check_every`, default 30s, 1s to 10m.
+    pub check_every: Duration,
+}
+
+/// One place alerts go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlertSink {
+    /// `{ kind = "log" }`: a WARN line when raised, INFO when resolved.
+    Log,
+    /// `{ kind = "webhook", url = "ENV" }`: a JSON POST to the URL the variable holds.
+    Webhook {
+        /// The variable holding the URL (it may carry a token: it is a secret).
+        url: SecretRef,
+    },
+    /// `{ kind = "slack", url = "ENV" }`: a Slack-compatible incoming webhook (`{"text": …}`).
+    Slack {
+        /// The variable holding the incoming-webhook URL.
+        url: SecretRef,
+    },
 }
 
 /// `[queue]`: retry policy and leases of the durable job queue.
@@ -209,6 +244,9 @@ pub struct ConnectorConfig {
     pub trigger_token: Option<SecretRef>,
     /// `POST /webhooks/NAME`; without it that route answers 404.
     pub webhook: Option<WebhookConfig>,
+    /// An alert is raised when the connector's last success is older than this; key
+    /// `max_age` (e.g. `26h` for a daily job), default none.
+    pub max_age: Option<Duration>,
 }
 
 pub use schedule::{Missed, Overlap, ScheduleConfig};

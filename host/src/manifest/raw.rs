@@ -120,8 +120,27 @@ pub(super) struct RawManifest {
     pub runtime: Field<RawRuntime>,
     pub queue: Field<RawQueue>,
     pub server: Field<RawServer>,
+    pub alerts: Field<RawAlerts>,
     pub rate_limits: Field<BTreeMap<String, Field<RawRateLimit>>>,
     pub connectors: Field<BTreeMap<String, Field<RawConnector>>>,
+}
+
+/// `[alerts]`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawAlerts {
+    pub sinks: Field<Vec<Field<RawSink>>>,
+    pub failures: Field<i64>,
+    pub overlap_skips: Field<i64>,
+    pub check_every: Field<String>,
+}
+
+/// One `[alerts].sinks` entry: `{ kind = "webhook", url = "ENV" }`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawSink {
+    pub kind: Field<String>,
+    pub url: Field<String>,
 }
 
 /// `[database]`.
@@ -218,6 +237,7 @@ pub(super) struct RawConnector {
     pub schedules: Field<BTreeMap<String, Field<RawSchedule>>>,
     pub trigger: Field<RawTrigger>,
     pub webhook: Field<RawWebhook>,
+    pub max_age: Field<String>,
 }
 
 /// `trigger = { token = "ENV" }`: who may start a run over HTTP.

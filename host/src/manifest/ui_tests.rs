@@ -21,6 +21,7 @@ fn fake_env() -> BTreeMap<String, String> {
         ("ZOHO_CLIENT_SECRET", "fake-secret"),
         ("ZOHO_REFRESH_TOKEN", "fake-refresh"),
         ("EMPTY_TOKEN", ""),
+        ("ALERT_URL", "not a url"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))

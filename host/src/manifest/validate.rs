@@ -48,6 +48,7 @@ pub(super) fn check(
         runtime,
         queue,
         server,
+        alerts,
         rate_limits,
         connectors,
     } = cx.take(raw, "", TABLE).unwrap_or_default();
@@ -55,6 +56,7 @@ pub(super) fn check(
     let runtime = cx.runtime(runtime);
     let queue = cx.queue(queue);
     let server = cx.server(server);
+    let alerts = cx.alerts(alerts);
     let declared_pools: BTreeSet<String> = match &rate_limits.state {
         State::Present(pools) => pools.keys().cloned().collect(),
         _ => BTreeSet::new(),
@@ -82,6 +84,7 @@ pub(super) fn check(
         runtime,
         queue,
         server,
+        alerts,
         rate_limits,
         connectors: checked,
     };

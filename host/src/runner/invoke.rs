@@ -93,6 +93,9 @@ pub(super) struct Counts {
     pub rate_limit_wait_ms: u64,
     pub retries: u64,
     pub log_events_dropped: u64,
+    /// Authenticated requests that got through, and that were refused.
+    pub auth_ok: u64,
+    pub auth_failed: u64,
     /// The call's last log events, for the run log.
     pub events: Vec<crate::capabilities::log::RunEvent>,
     /// Earlier events let go to keep the last ones.
@@ -107,6 +110,8 @@ impl Counts {
             rate_limit_wait_ms: data.http.rate_limit_wait_ms,
             retries: data.http.retries,
             log_events_dropped: data.log_events_dropped(),
+            auth_ok: data.http.auth_ok,
+            auth_failed: data.http.auth_failed,
             events,
             events_omitted,
         }

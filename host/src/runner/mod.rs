@@ -588,6 +588,8 @@ impl Runner {
             rate_limit_wait_ms: counts.rate_limit_wait_ms,
             retries: counts.retries,
             log_events_dropped: counts.log_events_dropped,
+            auth_ok: counts.auth_ok,
+            auth_failed: counts.auth_failed,
             error_kind: o.error_kind.clone(),
             error_message: o.error_message.clone(),
             summary: o.summary.clone(),

@@ -52,7 +52,29 @@ pub async fn render(daemon: &Daemon) -> anyhow::Result<String> {
     let histograms = runner.store.duration_histograms().await?;
     let queue = runner.store.queue_depth().await?;
     let job_rows = runner.store.job_rows_written().await?;
+    let alerts = runner.store.open_incidents().await?;
     let mut out = String::new();
+
+    help(
+        &mut out,
+        "connector_alerts_open",
+        "gauge",
+        "Open alerts (incidents), by kind and connector.",
+    );
+    let mut open: std::collections::BTreeMap<(&str, &str), u64> = Default::default();
+    for i in &alerts {
+        *open
+            .entry((i.kind.as_str(), i.connector.as_str()))
+            .or_default() += 1;
+    }
+    for ((kind, connector), n) in &open {
+        let _ = writeln!(
+            out,
+            "connector_alerts_open{{kind=\"{}\",connector=\"{}\"}} {n}",
+            label(kind),
+            label(connector)
+        );
+    }
 
     help(
         &mut out,

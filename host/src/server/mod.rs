@@ -486,6 +486,7 @@ async fn status(State(daemon): State<Arc<Daemon>>) -> Response {
         "stopping": daemon.stopping(),
         "runs_in_progress": runner.active_runs().len(),
         "connectors": connectors,
+        "alerts": overview.alerts,
     }))
     .into_response()
 }

@@ -26,6 +26,7 @@ macro_rules! on_writer {
 
 mod events;
 mod fires;
+mod incidents;
 mod pauses;
 mod queue;
 mod rates;
@@ -35,6 +36,7 @@ mod stats;
 
 pub use events::StoredEvent;
 pub use fires::{AbandonedRun, Claim, FireClaim, FireKey, FireRecord};
+pub use incidents::Incident;
 pub use pauses::Pause;
 pub use queue::{backoff, JobFilter, JobRecord, LeasedJob};
 pub use runs::{NewRun, RunFinish, RunRecord, RunStatus};

@@ -79,6 +79,9 @@ pub struct RunFinish {
     pub retries: u64,
     /// Log events dropped past the per-call cap.
     pub log_events_dropped: u64,
+    /// Authenticated requests that got through, and that were refused.
+    pub auth_ok: u64,
+    pub auth_failed: u64,
     pub error_kind: Option<String>,
     pub error_message: Option<String>,
     pub summary: Option<String>,
@@ -115,6 +118,9 @@ pub struct RunRecord {
     pub log_events_omitted: i64,
     /// The JSON a manual run carried.
     pub input: Option<String>,
+    /// Authenticated requests refused, and those that got through.
+    pub auth_failed: i64,
+    pub auth_ok: i64,
 }
 
 /// Reads one row of `SELECT_RUNS` (either backend's row type) into a [`RunRecord`].
@@ -147,6 +153,8 @@ macro_rules! read_run {
                 log_events_dropped: r.try_get(21)?,
                 log_events_omitted: r.try_get(22)?,
                 input: r.try_get(23)?,
+                auth_failed: r.try_get(24)?,
+                auth_ok: r.try_get(25)?,
                 counters: serde_json::from_str(&counters).unwrap_or_default(),
             })
         })()
@@ -158,7 +166,8 @@ const SELECT_RUNS: &str = "SELECT id, connector, job, trigger_kind, scheduled_fo
     retries, error_kind, error_message, summary, schedule, host, duration_ms, counters";
 
 /// What follows the counters column in every read of the run log.
-const SELECT_RUNS_TAIL: &str = ", log_events_dropped, log_events_omitted, input";
+const SELECT_RUNS_TAIL: &str =
+    ", log_events_dropped, log_events_omitted, input, auth_failed, auth_ok";
 
 impl Store {
     /// Records a run as `running` and returns its id.
@@ -253,11 +262,13 @@ impl Store {
         let sql_sqlite = "UPDATE runs SET status = $2, finished_at = $3, rows_written = $4, \
             http_calls = $5, rate_limit_wait_ms = $6, retries = $7, error_kind = $8, \
             error_message = $9, summary = $10, counters = $11, duration_ms = $12, \
-            log_events_dropped = $13, lease_until = NULL WHERE id = $1 AND status = 'running'";
+            log_events_dropped = $13, auth_ok = $14, auth_failed = $15, lease_until = NULL \
+            WHERE id = $1 AND status = 'running'";
         let sql_pg = "UPDATE runs SET status = $2, finished_at = $3, rows_written = $4, \
             http_calls = $5, rate_limit_wait_ms = $6, retries = $7, error_kind = $8, \
             error_message = $9, summary = $10, counters = $11::jsonb, duration_ms = $12, \
-            log_events_dropped = $13, lease_until = NULL WHERE id = $1 AND status = 'running'";
+            log_events_dropped = $13, auth_ok = $14, auth_failed = $15, lease_until = NULL \
+            WHERE id = $1 AND status = 'running'";
         let sql = match self {
             Store::Sqlite { .. } => sql_sqlite,
             Store::Postgres { .. } => sql_pg,
@@ -276,6 +287,8 @@ impl Store {
             .bind(&counters)
             .bind(saturating_i64(f.duration_ms))
             .bind(saturating_i64(f.log_events_dropped))
+            .bind(saturating_i64(f.auth_ok))
+            .bind(saturating_i64(f.auth_failed))
             .execute(pool)
             .await
             .map(|r| r.rows_affected() == 1))
@@ -402,6 +415,18 @@ impl Store {
     pub async fn last_success(&self, connector: &str) -> Result<Option<DateTime<Utc>>> {
         let sql = "SELECT MAX(finished_at) FROM runs WHERE connector = $1 \
                    AND status = 'succeeded' AND NOT dry_run";
+        on_pool!(self, pool => sqlx::query_scalar::<_, Option<DateTime<Utc>>>(sql)
+            .bind(connector)
+            .fetch_one(pool)
+            .await)
+        .context("cannot read the run log")
+    }
+}
+
+impl Store {
+    /// The first time `connector` ran, if it ever did.
+    pub async fn first_run_started(&self, connector: &str) -> Result<Option<DateTime<Utc>>> {
+        let sql = "SELECT MIN(started_at) FROM runs WHERE connector = $1";
         on_pool!(self, pool => sqlx::query_scalar::<_, Option<DateTime<Utc>>>(sql)
             .bind(connector)
             .fetch_one(pool)

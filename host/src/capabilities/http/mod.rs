@@ -162,6 +162,13 @@ pub struct HttpCap {
     pub rate_limit_wait_ms: u64,
     /// Retries of transient failures and `Retry-After` answers.
     pub retries: u64,
+    /// Requests under an auth profile that got through (any answer but 401/403).
+    pub auth_ok: u64,
+    /// Requests under an auth profile refused: answered 401/403 (after the host's own refresh
+    /// and retry), or no credentials to send (the token endpoint refused or is cooling down).
+    pub auth_failed: u64,
+    /// Whether the last request's credentials could not be had at all.
+    credentials_missing: bool,
 }
 
 /// A request that passed the policy checks.
@@ -200,6 +207,9 @@ impl HttpCap {
             deadline,
             dry_run,
             calls: 0,
+            auth_ok: 0,
+            auth_failed: 0,
+            credentials_missing: false,
             rate_limit_wait_ms: 0,
             retries: 0,
         }
@@ -459,7 +469,10 @@ impl HttpCap {
                 let (headers, token) = self
                     .auth_headers(p.auth.as_deref(), rejected_token)
                     .await
-                    .map_err(AttemptError::Final)?;
+                    .map_err(|e| {
+                    self.credentials_missing = true;
+                    AttemptError::Final(e)
+                })?;
                 used_token = token;
                 if hop == 0 {
                     if let Some(moved) = self.api_domain_for(p.auth.as_deref(), &url).await {
@@ -633,7 +646,20 @@ pub fn retry_after(headers: &[(String, String)]) -> Option<Duration> {
 impl wit::Host for HttpCap {
     async fn send(&mut self, request: Request) -> CapResult<Response> {
         let result = match self.prepare(request) {
-            Ok(prepared) => self.send_prepared(prepared).await,
+            Ok(prepared) => {
+                let authenticated = prepared.auth.is_some();
+                self.credentials_missing = false;
+                let result = self.send_prepared(prepared).await;
+                if authenticated {
+                    match &result {
+                        Ok(r) if r.status == 401 || r.status == 403 => self.auth_failed += 1,
+                        Ok(_) => self.auth_ok += 1,
+                        Err(_) if self.credentials_missing => self.auth_failed += 1,
+                        Err(_) => {}
+                    }
+                }
+                result
+            }
             Err(e) => Err(e),
         };
         Ok(result.map_err(|e| redact_error(e, &self.shared.redactor)))
