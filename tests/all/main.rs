@@ -21,6 +21,8 @@ mod cli;
 mod http;
 // The durable job queue: delivery, back-off, dead letters, leases, dedup.
 mod queue;
+// The console in a real headless browser.
+mod console;
 // Alerts: each kind raised and resolved once by two hosts, and how fast.
 mod alerts;
 // Operators: pause and resume.

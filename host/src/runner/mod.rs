@@ -708,7 +708,12 @@ impl Runner {
             .collect()
     }
 
-    /// Replaces every secret value (and derived form) in `text`.
+    /// Every rate-limit pool's use as this host sees it.
+    pub fn pool_usage(&self) -> Vec<crate::capabilities::http::PoolUsage> {
+        self.http.pool_usage()
+    }
+
+    /// Replaces every secret (and derived form) in `text` with `[redacted]`.
     pub fn redact(&self, text: &str) -> String {
         self.redactor.redact(text).into_owned()
     }

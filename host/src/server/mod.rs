@@ -5,6 +5,7 @@
 //! Errors are JSON `{"error": "..."}` with text safe to show: no secret, no host internals.
 
 pub mod auth;
+mod console;
 mod metrics;
 
 use crate::daemon::Daemon;
@@ -31,6 +32,7 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/runs", get(runs))
         .route("/metrics", get(metrics::metrics))
         .route("/healthz", get(healthz))
+        .merge(console::routes())
         .with_state(daemon)
 }
 
@@ -244,43 +246,17 @@ async fn trigger(
             )
         }
     };
-    let mut req = RunRequest {
+    let req = RunRequest {
         job: query.job,
         trigger: TriggerKind::Manual,
         dry_run: query.dry_run,
         input,
         ..RunRequest::manual()
     };
-    // Recorded first, so even an answer that does not wait names the run.
-    let run_id = match runner.begin_run(&name, &req).await {
-        Ok(id) => id,
-        Err(e) if e.downcast_ref::<RunnerError>().is_some() => {
-            return error(StatusCode::BAD_REQUEST, format!("{e}"));
-        }
-        Err(e) => {
-            tracing::warn!(connector = %name, error = format!("{e:#}"), "manual run failed to start");
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the run could not be started",
-            );
-        }
+    let (run_id, rx) = match start_run(&daemon, &name, req).await {
+        Ok(started) => started,
+        Err((status, message)) => return error(status, message),
     };
-    req.run_id = Some(run_id);
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let task_runner = runner.clone();
-    let task_name = name.clone();
-    let spawned = daemon
-        .spawn(async move {
-            let _ = tx.send(task_runner.run(&task_name, req).await);
-        })
-        .await;
-    if !spawned {
-        let _ = runner
-            .store
-            .fail_unstarted_run(run_id, "the host was shutting down")
-            .await;
-        return error(StatusCode::SERVICE_UNAVAILABLE, "the host is shutting down");
-    }
     if query.wait == Some(false) {
         return (
             StatusCode::ACCEPTED,
@@ -316,6 +292,61 @@ async fn trigger(
             "the host shut down before the run finished",
         ),
     }
+}
+
+/// What [`start_run`] hands back: the run's id and where its outcome arrives.
+type Started = (
+    i64,
+    tokio::sync::oneshot::Receiver<anyhow::Result<crate::runner::RunOutcome>>,
+);
+
+/// Records a run of `name` first (so even an answer that does not wait names it), then runs it
+/// as a task of the host; the error says why it could not start, safe to show.
+async fn start_run(
+    daemon: &Arc<Daemon>,
+    name: &str,
+    mut req: RunRequest,
+) -> Result<Started, (StatusCode, String)> {
+    let runner = daemon.runner();
+    let stopping = || {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the host is shutting down".to_owned(),
+        )
+    };
+    if daemon.stopping() {
+        return Err(stopping());
+    }
+    let run_id = match runner.begin_run(name, &req).await {
+        Ok(id) => id,
+        Err(e) if e.downcast_ref::<RunnerError>().is_some() => {
+            return Err((StatusCode::BAD_REQUEST, format!("{e}")))
+        }
+        Err(e) => {
+            tracing::warn!(connector = %name, error = format!("{e:#}"), "manual run failed to start");
+            return Err((
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the run could not be started".into(),
+            ));
+        }
+    };
+    req.run_id = Some(run_id);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let task_runner = runner.clone();
+    let task_name = name.to_owned();
+    let spawned = daemon
+        .spawn(async move {
+            let _ = tx.send(task_runner.run(&task_name, req).await);
+        })
+        .await;
+    if !spawned {
+        let _ = runner
+            .store
+            .fail_unstarted_run(run_id, "the host was shutting down")
+            .await;
+        return Err(stopping());
+    }
+    Ok((run_id, rx))
 }
 
 /// How long a webhook sender has to deliver its body.

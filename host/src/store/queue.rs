@@ -28,7 +28,7 @@ pub struct LeasedJob {
 }
 
 /// One row of `queue list`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct JobRecord {
     pub id: i64,
     pub connector: String,

@@ -30,6 +30,35 @@ pub struct RatePool {
     shared: OnceLock<Store>,
 }
 
+/// One pool's use as this host sees it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PoolUsage {
+    pub name: String,
+    /// Starts allowed per window.
+    pub limit: usize,
+    /// The window (padded, as the pool counts it).
+    #[serde(serialize_with = "millis")]
+    pub window: Duration,
+    /// Starts in the current window.
+    pub used: usize,
+    /// Starts granted for later (callers sleeping until their slot).
+    pub scheduled: usize,
+    /// How long the pool stays closed, if it is.
+    #[serde(serialize_with = "opt_millis")]
+    pub closed_for: Option<Duration>,
+}
+
+fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_millis() as u64)
+}
+
+fn opt_millis<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_some(&(d.as_millis() as u64)),
+        None => s.serialize_none(),
+    }
+}
+
 /// Waiting for the pool would pass the caller's deadline or the longest wait it accepts (or the
 /// pool is closed for longer).
 #[derive(Debug)]
@@ -94,6 +123,24 @@ impl RatePool {
     /// The pool's name from the manifest.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// This host's use of the pool at `now`: starts in the current window and any closure.
+    pub fn usage(&self, now: Instant) -> PoolUsage {
+        let starts = self.starts.lock().unwrap_or_else(|p| p.into_inner());
+        let used = starts
+            .iter()
+            .filter(|&&s| s <= now && now.saturating_duration_since(s) < self.window)
+            .count();
+        let scheduled = starts.iter().filter(|&&s| s > now).count();
+        PoolUsage {
+            name: self.name.clone(),
+            limit: self.limit,
+            window: self.window,
+            used,
+            scheduled,
+            closed_for: self.closed_for(now),
+        }
     }
 
     /// Reserves the earliest start at or after `now` that keeps every window within quota, unless

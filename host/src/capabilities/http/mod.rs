@@ -7,6 +7,8 @@ pub mod auth;
 pub mod limiter;
 pub mod policy;
 
+pub use limiter::PoolUsage;
+
 use super::CapResult;
 use crate::limits;
 use crate::manifest::{ConnectorConfig, HttpConfig, Manifest, Secrets};
@@ -40,6 +42,12 @@ pub struct HttpShared {
 }
 
 impl HttpShared {
+    /// Every pool's use as this host sees it, by name.
+    pub fn pool_usage(&self) -> Vec<limiter::PoolUsage> {
+        let now = Instant::now();
+        self.pools.values().map(|p| p.usage(now)).collect()
+    }
+
     /// Builds the client and the pools of `[rate_limits]`; responses are redacted with
     /// `redactor`.
     pub fn new(manifest: &Manifest, redactor: Arc<Redactor>) -> anyhow::Result<Self> {
