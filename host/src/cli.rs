@@ -1,6 +1,7 @@
 //! The `connector-host` command line: argument parsing, the subcommands, and the mapping of
 //! every error to a message and an exit code (0 ok, 1 the job failed, 2 bad input or config).
 
+mod progress;
 pub mod table;
 
 use crate::logging::LogFormat;
@@ -329,13 +330,21 @@ pub async fn execute(cli: &Cli) -> Result<u8, Failure> {
             let (manifest, secrets) = load_manifest(&cli.manifest)?;
             let runner = Runner::start(manifest, secrets).await.map_err(classify)?;
             sweep(&runner.store).await;
-            let request = RunRequest {
+            let mut request = RunRequest {
                 job: job.clone(),
                 dry_run: *dry_run,
                 input: input.clone(),
                 ..RunRequest::manual()
             };
-            let outcome = runner.run(connector, request).await.map_err(classify);
+            let outcome = match runner.begin_run(connector, &request).await {
+                Ok(run_id) => {
+                    request.run_id = Some(run_id);
+                    let label = format!("run {run_id} {connector}");
+                    progress::watch(&runner, run_id, &label, runner.run(connector, request)).await
+                }
+                Err(e) => Err(e),
+            }
+            .map_err(classify);
             runner.shutdown().await;
             let outcome = outcome?;
             print_outcome(&outcome);

@@ -252,3 +252,32 @@ async fn inspect_shows_what_a_plugin_asks_for_and_a_pinned_digest_is_enforced() 
         "{message}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_run_shows_what_it_has_done_while_it_runs() {
+    // Not a terminal (stderr is a pipe), so the progress comes as a plain line every 5 s.
+    let db = TestDb::sqlite().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("connectors.toml");
+    let slow = KIT.replace(
+        "timeout = \"5s\"",
+        "timeout = \"20s\"\nsettings = { sleep_ms = 5600 }",
+    );
+    std::fs::write(&path, manifest(&db, &slow)).unwrap();
+    let out = std::process::Command::new(crate::host_binary())
+        .args(["run", "kit", "--job", "hold-writer", "--manifest"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("run 1 kit: "))
+        .unwrap_or_else(|| panic!("no progress line in {stderr}"));
+    assert_eq!(
+        line,
+        "run 1 kit: 1 row written, 0 HTTP calls, 0.0 s waiting for rate limits, 1 log event; \
+         last: holding the writer {\"ms\":\"5600\"}"
+    );
+}

@@ -30,10 +30,6 @@ fn job(name: &str) -> RunRequest {
     }
 }
 
-/// Tables whose rows a dry run legitimately changes: the run log records the run, and the
-/// shared rate-limit windows count its real (read) requests.
-const RECORDS: &[&str] = &["runs", "rate_limit_grants"];
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dry_run_of_a_checkpointing_connector_leaves_the_database_as_it_was() {
     for db in TestDb::all("dry_run_checkpoints").await.unwrap() {
@@ -42,7 +38,9 @@ async fn a_dry_run_of_a_checkpointing_connector_leaves_the_database_as_it_was() 
             .unwrap();
         let first = host.runner.run("kit", job("pages")).await.unwrap();
         assert_eq!(first.status, RunStatus::Succeeded, "{first:?}");
-        let before = dump(&db.url, RECORDS).await.unwrap();
+        let before = dump(&db.url, connector_tests::db::RUN_RECORDS)
+            .await
+            .unwrap();
         assert_eq!(before["kit_items"].len(), 6, "{}", db.backend);
         assert_eq!(before["queue_jobs"].len(), 3);
 
@@ -53,7 +51,9 @@ async fn a_dry_run_of_a_checkpointing_connector_leaves_the_database_as_it_was() 
         let outcome = host.runner.run("kit", dry).await.unwrap();
         assert_eq!(outcome.status, RunStatus::Succeeded, "{outcome:?}");
         assert_eq!(outcome.rows_written, 6, "what it would have written");
-        let after = dump(&db.url, RECORDS).await.unwrap();
+        let after = dump(&db.url, connector_tests::db::RUN_RECORDS)
+            .await
+            .unwrap();
         assert_eq!(
             before, after,
             "{}: a dry run changed the database (three checkpoints, rows, state and jobs)",

@@ -105,6 +105,10 @@ impl Drop for TestDb {
     }
 }
 
+/// Tables whose rows a dry run legitimately changes: the run log records the run and its log
+/// events, and the shared rate-limit windows count its real (read) requests.
+pub const RUN_RECORDS: &[&str] = &["runs", "run_events", "rate_limit_grants"];
+
 /// Every table of the database at `url` but those in `skip`: each table's rows as text, sorted.
 /// Two dumps compare equal exactly when the database holds the same data.
 pub async fn dump(

@@ -7,6 +7,7 @@
 //! host's log formatters (`crate::logging`) print them as real fields: `key=value` pairs in
 //! text, a `plugin` object in JSON.
 
+use super::progress::Progress;
 use crate::limits;
 use crate::runtime::bindings::connector::host::log::{self as wit, Level};
 use std::collections::VecDeque;
@@ -159,15 +160,23 @@ pub struct LogCap {
     connector: Arc<str>,
     call: CallRef,
     budget: Arc<LogBudget>,
+    progress: Arc<Progress>,
 }
 
 impl LogCap {
-    /// A logger for `call` of `connector`, drawing on `budget`.
-    pub fn new(connector: Arc<str>, call: CallRef, budget: Arc<LogBudget>) -> Self {
+    /// A logger for `call` of `connector`, drawing on `budget`, noting its last event in
+    /// `progress`.
+    pub fn new(
+        connector: Arc<str>,
+        call: CallRef,
+        budget: Arc<LogBudget>,
+        progress: Arc<Progress>,
+    ) -> Self {
         LogCap {
             connector,
             call,
             budget,
+            progress,
         }
     }
 
@@ -201,6 +210,10 @@ impl LogCap {
             }
         }
         if run_id.is_some() {
+            match &rendered {
+                Some(f) => self.progress.logged(&format!("{message} {f}")),
+                None => self.progress.logged(&message),
+            }
             self.budget.keep(level_name(level), message, rendered);
         }
     }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod db;
 pub mod http;
 pub mod log;
+pub mod progress;
 pub mod queue;
 pub mod state;
 pub mod stdio;

@@ -137,13 +137,25 @@ impl Runner {
         if matches!(call, CallRef::Job(_)) {
             tx.relax_commit();
         }
+        // A run's progress is registered where `connector-host run` can watch it.
+        let progress = call
+            .run_id()
+            .and_then(|id| self.progress(id))
+            .unwrap_or_default();
         let caps = Caps {
             tx,
-            db: DbCap::new(grant.tables.clone()),
+            db: DbCap::new(grant.tables.clone(), progress.clone()),
             state: StateCap::new(name.clone()),
             queue: QueueCap::new(name.clone(), self.manifest.queue.max_attempts),
             config: ConfigCap::new(grant.settings.clone()),
-            http: HttpCap::new(self.http.clone(), grant.http.clone(), deadline, dry_run),
+            http: HttpCap::new(
+                self.http.clone(),
+                grant.http.clone(),
+                deadline,
+                dry_run,
+                progress.clone(),
+            ),
+            progress,
         };
         RunData::new(name, call, caps, grant.memory_limit)
     }

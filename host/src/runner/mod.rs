@@ -703,9 +703,18 @@ impl Runner {
         self.active
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .iter()
+            .keys()
             .copied()
             .collect()
+    }
+
+    /// What run `id`, in progress on this host, has done so far.
+    pub fn progress(&self, id: i64) -> Option<Arc<crate::capabilities::progress::Progress>> {
+        self.active
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .cloned()
     }
 
     /// Every rate-limit pool's use as this host sees it.
@@ -725,7 +734,9 @@ impl Runner {
 }
 
 /// Ids of the runs in progress on one host.
-type ActiveRuns = std::sync::Mutex<std::collections::BTreeSet<i64>>;
+/// The runs in progress in this process, with what each has done so far.
+type ActiveRuns =
+    std::sync::Mutex<std::collections::BTreeMap<i64, Arc<crate::capabilities::progress::Progress>>>;
 
 /// Keeps a run id in the host's active set for as long as it lives (also when the run's future
 /// is dropped mid-way).
@@ -736,7 +747,9 @@ struct ActiveGuard<'a> {
 
 impl<'a> ActiveGuard<'a> {
     fn new(set: &'a ActiveRuns, id: i64) -> Self {
-        set.lock().unwrap_or_else(|p| p.into_inner()).insert(id);
+        set.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, Arc::default());
         ActiveGuard { set, id }
     }
 }

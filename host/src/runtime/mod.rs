@@ -78,6 +78,8 @@ pub struct Caps {
     pub config: ConfigCap,
     /// Outbound HTTP.
     pub http: HttpCap,
+    /// What the call has done so far, for whoever watches it.
+    pub progress: Arc<crate::capabilities::progress::Progress>,
 }
 
 /// Everything one call's `Store` holds: WASI's context and one field per capability.
@@ -124,6 +126,7 @@ impl RunData {
             queue,
             config,
             http,
+            progress,
         } = caps;
         RunData {
             wasi,
@@ -133,7 +136,7 @@ impl RunData {
             db,
             state,
             queue,
-            log: LogCap::new(connector, call, log_budget.clone()),
+            log: LogCap::new(connector, call, log_budget.clone(), progress),
             config,
             http,
             stdout,

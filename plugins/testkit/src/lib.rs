@@ -370,6 +370,7 @@ fn hold_writer() -> Result<RunSummary, Error> {
         "INSERT INTO kit_items (id, n, label) VALUES ('held', 1, 'hold')",
         &[],
     )?;
+    log::info("holding the writer", &[("ms", &ms.to_string())]);
     std::thread::sleep(std::time::Duration::from_millis(ms));
     Ok(RunSummary::new("held the writer"))
 }

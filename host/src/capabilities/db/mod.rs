@@ -10,6 +10,7 @@ pub use guard::{
     check as check_sql, check_migration, Grants, MigrationStatement, Refusal, StatementKind,
 };
 
+use super::progress::Progress;
 use super::tx::{Access, Conn, RunTx};
 use super::CapResult;
 use crate::limits;
@@ -29,15 +30,22 @@ pub struct DbCap {
     grants: Arc<Grants>,
     /// Rows inserted, updated or deleted by the call (committed or not).
     pub rows_written: u64,
+    progress: Arc<Progress>,
 }
 
 impl DbCap {
-    /// Access to the tables in `grants`.
-    pub fn new(grants: Arc<Grants>) -> Self {
+    /// Access to the tables in `grants`, counting rows written into `progress` as well.
+    pub fn new(grants: Arc<Grants>, progress: Arc<Progress>) -> Self {
         DbCap {
             grants,
             rows_written: 0,
+            progress,
         }
+    }
+
+    fn wrote(&mut self, rows: u64) {
+        self.rows_written += rows;
+        self.progress.wrote(rows);
     }
 }
 
@@ -303,7 +311,7 @@ impl wit::Host for DbView<'_> {
         let result = self.run_query(&sql, &params, kind).await;
         if let (Ok(rows), StatementKind::Write) = (&result, kind) {
             // `INSERT … RETURNING`: each row returned is a row written.
-            self.cap.rows_written += rows.rows.len() as u64;
+            self.cap.wrote(rows.rows.len() as u64);
         }
         Ok(result)
     }
@@ -319,7 +327,7 @@ impl wit::Host for DbView<'_> {
         };
         let result = self.run_execute(&sql, &params, access).await;
         if let (Ok(n), StatementKind::Write) = (&result, kind) {
-            self.cap.rows_written += n;
+            self.cap.wrote(*n);
         }
         Ok(result)
     }
@@ -396,7 +404,7 @@ impl wit::Host for DbView<'_> {
                 Err(e) => return Ok(Err(e)),
             }
         }
-        self.cap.rows_written += written;
+        self.cap.wrote(written);
         Ok(Ok(written))
     }
 }

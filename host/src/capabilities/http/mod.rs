@@ -9,6 +9,7 @@ pub mod policy;
 
 pub use limiter::PoolUsage;
 
+use super::progress::Progress;
 use super::CapResult;
 use crate::limits;
 use crate::manifest::{ConnectorConfig, HttpConfig, Manifest, Secrets};
@@ -177,6 +178,7 @@ pub struct HttpCap {
     pub auth_failed: u64,
     /// Whether the last request's credentials could not be had at all.
     credentials_missing: bool,
+    progress: Arc<Progress>,
 }
 
 /// A request that passed the policy checks.
@@ -202,12 +204,13 @@ enum AttemptError {
 }
 
 impl HttpCap {
-    /// Access for one run, until `deadline`.
+    /// Access for one run, until `deadline`, counting calls and waits into `progress` too.
     pub fn new(
         shared: Arc<HttpShared>,
         conn: Arc<ConnectorHttp>,
         deadline: Instant,
         dry_run: bool,
+        progress: Arc<Progress>,
     ) -> Self {
         HttpCap {
             shared,
@@ -218,6 +221,7 @@ impl HttpCap {
             auth_ok: 0,
             auth_failed: 0,
             credentials_missing: false,
+            progress,
             rate_limit_wait_ms: 0,
             retries: 0,
         }
@@ -358,6 +362,7 @@ impl HttpCap {
                 match pool.acquire(bound).await {
                     Ok((permit, waited)) => {
                         self.rate_limit_wait_ms += waited.as_millis() as u64;
+                        self.progress.waited(waited.as_millis() as u64);
                         permits.push(permit);
                     }
                     Err(e) => {
@@ -420,6 +425,7 @@ impl HttpCap {
                     waited_for_upstream += wait;
                     self.retries += 1;
                     self.rate_limit_wait_ms += wait.as_millis() as u64;
+                    self.progress.waited(wait.as_millis() as u64);
                     tokio::time::sleep(wait).await;
                     continue;
                 }
@@ -511,6 +517,7 @@ impl HttpCap {
                 rb = rb.body(b.clone());
             }
             self.calls += 1;
+            self.progress.called();
             let response = rb.send().await.map_err(|e| self.transport_error(&e))?;
             let status = response.status();
             if status.is_redirection() && hop < policy::MAX_REDIRECTS {
