@@ -67,12 +67,12 @@ pub async fn conditions(
             .filter(|r| r.status != "running" && !r.dry_run)
             .take(n)
             .collect();
-        if recent.len() == n && recent.iter().all(|r| r.status != "succeeded") {
+        if recent.len() == n && recent.iter().all(|r| !r.status.is_success()) {
             let last = &recent[0];
             let why = last
                 .error_message
                 .clone()
-                .unwrap_or_else(|| last.status.clone());
+                .unwrap_or_else(|| last.status.to_string());
             out.push(Condition {
                 kind: kind::FAILURES,
                 connector: name.clone(),

@@ -7,7 +7,7 @@ pub mod table;
 use crate::logging::LogFormat;
 use crate::manifest::{Manifest, ManifestError, ProcessEnv, Secrets, DEFAULT_MANIFEST};
 use crate::runner::{RunOutcome, RunRequest, Runner, RunnerError};
-use crate::store::Store;
+use crate::store::{QueueStatus, Store};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -178,7 +178,7 @@ pub enum QueueAction {
     List {
         /// Only jobs with this status (pending, processing, completed, failed).
         #[arg(long)]
-        status: Option<String>,
+        status: Option<QueueStatus>,
         /// Only jobs of this connector.
         #[arg(long)]
         connector: Option<String>,
@@ -202,7 +202,7 @@ pub enum QueueAction {
     Purge {
         /// Only jobs with this status (pending and processing need --connector).
         #[arg(long)]
-        status: Option<String>,
+        status: Option<QueueStatus>,
         /// Only jobs of this connector.
         #[arg(long)]
         connector: Option<String>,
@@ -266,9 +266,6 @@ impl Failure {
 fn classify(error: anyhow::Error) -> Failure {
     if error.downcast_ref::<ManifestError>().is_some()
         || error.downcast_ref::<RunnerError>().is_some()
-        || error
-            .chain()
-            .any(|e| e.to_string().starts_with("connector "))
     {
         Failure::bad_input(error)
     } else {
@@ -658,19 +655,11 @@ async fn serve(path: &Path, listen: Option<std::net::SocketAddr>) -> Result<u8, 
         connectors = daemon.runner().connectors().len(),
         "serving"
     );
-    let report = daemon.serve(listener).await.map_err(Failure::job)?;
+    let report = crate::server::serve(daemon, listener)
+        .await
+        .map_err(Failure::job)?;
     let _ = report;
     Ok(0)
-}
-
-fn job_status(status: &Option<String>) -> Result<Option<String>, Failure> {
-    match status.as_deref() {
-        None => Ok(None),
-        Some(s @ ("pending" | "processing" | "completed" | "failed")) => Ok(Some(s.to_owned())),
-        Some(other) => Err(Failure::bad_input(anyhow::anyhow!(
-            "--status: expected pending, processing, completed or failed, found {other:?}"
-        ))),
-    }
 }
 
 fn parse_age(text: &str) -> Result<chrono::Duration, Failure> {
@@ -721,7 +710,7 @@ async fn queue(path: &Path, action: &QueueAction) -> Result<u8, Failure> {
             limit,
         } => {
             let filter = JobFilter {
-                status: job_status(status)?,
+                status: *status,
                 connector: connector.clone(),
                 kind: kind.clone(),
             };
@@ -751,16 +740,15 @@ async fn queue(path: &Path, action: &QueueAction) -> Result<u8, Failure> {
             older_than,
         } => {
             let filter = JobFilter {
-                status: job_status(status)?,
+                status: *status,
                 connector: connector.clone(),
                 kind: kind.clone(),
             };
-            let unfinished = matches!(filter.status.as_deref(), Some("pending" | "processing"));
-            if unfinished && filter.connector.is_none() {
+            let unfinished = filter.status.filter(|s| s.is_unfinished());
+            if let (Some(status), None) = (unfinished, &filter.connector) {
                 return Err(Failure::bad_input(anyhow::anyhow!(
-                    "--status {}: purging unfinished jobs needs --connector (and optionally \
-                     --kind), so one connector's flood is removed and nothing else",
-                    filter.status.as_deref().unwrap_or_default()
+                    "--status {status}: purging unfinished jobs needs --connector (and optionally \
+                     --kind), so one connector's flood is removed and nothing else"
                 )));
             }
             let age = older_than.as_deref().map(parse_age).transpose()?;
@@ -768,7 +756,7 @@ async fn queue(path: &Path, action: &QueueAction) -> Result<u8, Failure> {
                 .purge_jobs(&filter, age.map(|a| now - a))
                 .await
                 .map_err(Failure::job)?;
-            let what = filter.status.as_deref().unwrap_or("finished");
+            let what = filter.status.map_or("finished", QueueStatus::as_str);
             println!("{n} {what} job(s) purged");
             Ok(0)
         }

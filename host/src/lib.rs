@@ -3,6 +3,7 @@
 //! entry lists, runs them with deadlines and memory caps, and records every run.
 
 pub mod alerts;
+pub mod bindings;
 pub mod capabilities;
 pub mod cli;
 pub mod daemon;

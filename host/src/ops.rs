@@ -4,7 +4,8 @@
 //! is wrong) and records what it does in the database, where every host sees it.
 
 use crate::manifest::{Manifest, Overlap};
-use crate::runner::{RunOutcome, RunRequest, Runner, RunnerError, TriggerKind};
+use crate::runner::{RunOutcome, RunRequest, Runner, RunnerError};
+use crate::store::TriggerKind;
 use crate::store::{FireClaim, FireKey, Pause, Store};
 use crate::suggest::closest;
 use chrono::{DateTime, Utc};
@@ -250,7 +251,7 @@ pub async fn backfill(
         // Not exclusive: a backfilled fire never waits for (or blocks) the live schedule.
         let claim = FireClaim {
             key: key.clone(),
-            trigger: TriggerKind::Backfill.as_str(),
+            trigger: TriggerKind::Backfill,
             overlap: Overlap::Allow,
         };
         let now = Utc::now();

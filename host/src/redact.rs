@@ -199,6 +199,33 @@ fn replace_tokens(text: &str, needle: &str) -> String {
     out
 }
 
+/// `url` with its password hidden, in the user info and in a `password=` parameter (both ways
+/// PostgreSQL takes one): the one scrubber for database and other URLs in messages and logs.
+pub fn url(url: &str) -> String {
+    let mut out = url.to_owned();
+    if let Some(start) = url.find("://").map(|i| i + 3) {
+        let authority_end = url[start..]
+            .find(['/', '?'])
+            .map_or(url.len(), |i| start + i);
+        if let Some(at) = url[start..authority_end].rfind('@').map(|i| start + i) {
+            if let Some(colon) = url[start..at].find(':').map(|i| start + i) {
+                out = format!("{}:***{}", &url[..colon], &url[at..]);
+            }
+        }
+    }
+    if let Some((head, query)) = out.split_once('?') {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|p| match p.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                _ => p.to_owned(),
+            })
+            .collect();
+        out = format!("{head}?{}", params.join("&"));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,5 +267,20 @@ mod tests {
         r.add_token("ya29.a0AfH6SM-token");
         assert_eq!(r.redact("Bearer ya29.a0AfH6SM-token"), "Bearer [redacted]");
         assert_eq!(format!("{r:?}"), "Redactor { .. }");
+    }
+
+    #[test]
+    fn urls_lose_their_passwords_only() {
+        assert_eq!(
+            url("postgres://app:hunter2@db:5432/x"),
+            "postgres://app:***@db:5432/x"
+        );
+        assert_eq!(
+            url("postgres://app@db/x?sslmode=require&Password=hunter2"),
+            "postgres://app@db/x?sslmode=require&Password=***"
+        );
+        assert_eq!(url("postgres://app@db/x"), "postgres://app@db/x");
+        assert_eq!(url("sqlite://connectors.db"), "sqlite://connectors.db");
+        assert_eq!(url("sqlite::memory:"), "sqlite::memory:");
     }
 }

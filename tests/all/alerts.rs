@@ -8,7 +8,7 @@ use chrono::{Duration as Span, TimeZone, Utc};
 use connector_host::alerts::Checked;
 use connector_host::daemon::SystemClock;
 use connector_host::runner::{RunRequest, Runner};
-use connector_host::store::JobFilter;
+use connector_host::store::{JobFilter, QueueStatus};
 use connector_tests::daemon::start_daemon;
 use connector_tests::db::TestDb;
 use connector_tests::fake::{FakeServer, Fault, FaultScope};
@@ -175,7 +175,7 @@ async fn each_alert_is_raised_once_and_resolved_once_by_two_hosts() {
             ("open".into(), "dead_letter".into(), "kit".into())
         );
         let failed = JobFilter {
-            status: Some("failed".into()),
+            status: Some(QueueStatus::Failed),
             ..JobFilter::default()
         };
         r.store.purge_jobs(&failed, None).await.unwrap();

@@ -281,3 +281,31 @@ async fn a_long_run_shows_what_it_has_done_while_it_runs() {
          last: holding the writer {\"ms\":\"5600\"}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_cannot_be_reached_is_named_without_its_password() {
+    // Both ways PostgreSQL takes a password: in the user info and as a `password=` parameter.
+    for url in [
+        "postgres://app:hunter2-secret@127.0.0.1:1/x",
+        "postgres://app@127.0.0.1:1/x?sslmode=disable&password=hunter2-secret",
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("connectors.toml");
+        std::fs::write(&path, connector_tests::host::manifest_for(url, KIT)).unwrap();
+        let cli = Cli::try_parse_from([
+            "connector-host",
+            "--manifest",
+            path.to_str().unwrap(),
+            "migrate",
+        ])
+        .unwrap();
+        let failure = execute(&cli).await.expect_err("nothing listens on port 1");
+        let message = failure.message();
+        assert!(message.contains("127.0.0.1:1"), "{message}");
+        assert!(
+            !message.contains("hunter2"),
+            "the password leaked: {message}"
+        );
+        assert!(message.contains("***"), "{message}");
+    }
+}

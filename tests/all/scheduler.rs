@@ -8,7 +8,7 @@ use connector_host::daemon::{Clock, ManualClock, SystemClock};
 use connector_host::manifest::Manifest;
 use connector_host::manifest::Overlap;
 use connector_host::runner::Runner;
-use connector_host::store::{Claim, FireClaim, FireKey, RunRecord, Store};
+use connector_host::store::{Claim, FireClaim, FireKey, RunRecord, Store, TriggerKind};
 use connector_tests::daemon::{start_daemon, start_with, TestDaemon};
 use connector_tests::db::TestDb;
 use connector_tests::host::{manifest, FakeEnv};
@@ -171,7 +171,7 @@ async fn after_downtime(
     let lease = last + Span::seconds(30);
     let claim = FireClaim {
         key: key.clone(),
-        trigger: "schedule",
+        trigger: TriggerKind::Schedule,
         overlap: Overlap::Skip,
     };
     let claimed = runner
@@ -200,7 +200,7 @@ fn fires(runs: &[RunRecord]) -> Vec<(String, String)> {
         .map(|r| {
             (
                 r.scheduled_for.unwrap().format("%H:%M").to_string(),
-                r.trigger.clone(),
+                r.trigger.to_string(),
             )
         })
         .collect()
@@ -525,7 +525,7 @@ async fn a_fire_left_running_by_a_dead_host_stops_blocking_once_its_lease_runs_o
                 schedule: "tick".into(),
                 scheduled_for: base,
             },
-            trigger: "schedule",
+            trigger: TriggerKind::Schedule,
             overlap: Overlap::Skip,
         };
         let lease_end = base + Span::seconds(3);
@@ -648,7 +648,7 @@ async fn old_finished_fires_are_pruned_but_each_schedules_newest_stays() {
                 schedule: schedule.into(),
                 scheduled_for: at(minutes),
             },
-            trigger: "schedule",
+            trigger: TriggerKind::Schedule,
             overlap,
         };
         let lease = t0 + Span::hours(1);

@@ -76,6 +76,9 @@ impl TestDaemon {
             .expect("bind a loopback port");
         let addr = listener.local_addr().expect("bound address");
         let daemon = self.daemon.clone();
-        (addr, tokio::spawn(daemon.serve(listener)))
+        (
+            addr,
+            tokio::spawn(connector_host::server::serve(daemon, listener)),
+        )
     }
 }

@@ -1,7 +1,7 @@
 //! The `config` capability: the connector's non-secret settings from its manifest entry, as JSON.
 
+use crate::bindings::connector::host::config as wit;
 use crate::limits;
-use crate::runtime::bindings::connector::host::config as wit;
 use std::sync::Arc;
 
 /// One connector's settings.
@@ -27,4 +27,13 @@ impl wit::Host for ConfigCap {
     async fn all(&mut self) -> wasmtime::Result<String> {
         Ok(serde_json::Value::Object((*self.settings).clone()).to_string())
     }
+}
+
+/// Links the `config` interface.
+pub fn link<T: super::HasCaps>(
+    linker: &mut wasmtime::component::Linker<T>,
+) -> wasmtime::Result<()> {
+    wit::add_to_linker::<_, wasmtime::component::HasSelf<ConfigCap>>(linker, |d| {
+        &mut d.caps().config
+    })
 }

@@ -8,8 +8,9 @@
 //! text, a `plugin` object in JSON.
 
 use super::progress::Progress;
+use crate::bindings::connector::host::log::{self as wit, Level};
 use crate::limits;
-use crate::runtime::bindings::connector::host::log::{self as wit, Level};
+use crate::store::RunEvent;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -52,19 +53,6 @@ impl std::fmt::Display for CallRef {
             CallRef::Describe => f.write_str("describe"),
         }
     }
-}
-
-/// One log event as the run log keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct RunEvent {
-    /// When the plugin emitted it.
-    pub at: chrono::DateTime<chrono::Utc>,
-    /// `trace`, `debug`, `info`, `warn` or `error` (stdout lines are `info`, stderr `warn`).
-    pub level: &'static str,
-    /// The message, capped and escaped.
-    pub message: String,
-    /// The plugin's fields as a JSON object, if any.
-    pub fields: Option<String>,
 }
 
 /// The last events of a call, within `RUN_EVENTS_KEPT` and `RUN_EVENT_BYTES`.
@@ -180,6 +168,22 @@ impl LogCap {
         }
     }
 
+    /// The call's stdout and stderr, logged as this call's `info` and `warn` events on the same
+    /// budget.
+    pub fn stdio(&self) -> (super::stdio::StdioSink, super::stdio::StdioSink) {
+        super::stdio::StdioSink::pair(self.connector.clone(), self.call, self.budget.clone())
+    }
+
+    /// Log events dropped past the call's cap.
+    pub fn dropped(&self) -> u64 {
+        self.budget.dropped()
+    }
+
+    /// The call's last log events, kept for the run log, and how many earlier ones were let go.
+    pub fn take_kept(&self) -> (Vec<RunEvent>, u64) {
+        self.budget.take_kept()
+    }
+
     /// Emits one event, if the call's budget allows it.
     pub fn emit(&self, level: Level, message: &str, fields: &[(String, String)]) {
         let size = message.len() + fields.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
@@ -260,6 +264,13 @@ impl wit::Host for LogCap {
         self.emit(level, &message, &fields);
         Ok(())
     }
+}
+
+/// Links the `log` interface.
+pub fn link<T: super::HasCaps>(
+    linker: &mut wasmtime::component::Linker<T>,
+) -> wasmtime::Result<()> {
+    wit::add_to_linker::<_, wasmtime::component::HasSelf<LogCap>>(linker, |d| &mut d.caps().log)
 }
 
 #[cfg(test)]

@@ -6,10 +6,10 @@
 
 use super::tx::{Access, RunTx};
 use super::CapResult;
+use crate::bindings::connector::host::queue::{self as wit, Options};
+use crate::bindings::WitError;
 use crate::limits;
 use crate::on_conn;
-use crate::runtime::bindings::connector::host::queue::{self as wit, Options};
-use crate::runtime::bindings::WitError;
 use chrono::Utc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -183,6 +183,19 @@ pub async fn complete_job(
         Ok(n) => Ok(n == 1),
         Err(e) => Err(tx.statement_failed(Access::HostWrite, e).await),
     }
+}
+
+/// Links the `queue` interface, over the call's run transaction.
+pub fn link<T: super::HasCaps>(
+    linker: &mut wasmtime::component::Linker<T>,
+) -> wasmtime::Result<()> {
+    wit::add_to_linker::<_, QueueData>(linker, |d| {
+        let caps = d.caps();
+        QueueView {
+            cap: &mut caps.queue,
+            tx: &mut caps.tx,
+        }
+    })
 }
 
 #[cfg(test)]

@@ -7,10 +7,10 @@
 
 use super::tx::{Access, RunTx};
 use super::CapResult;
+use crate::bindings::connector::host::state as wit;
+use crate::bindings::WitError;
 use crate::limits;
 use crate::on_conn;
-use crate::runtime::bindings::connector::host::state as wit;
-use crate::runtime::bindings::WitError;
 use chrono::Utc;
 use std::sync::Arc;
 
@@ -155,4 +155,17 @@ impl wit::Host for StateView<'_> {
     async fn checkpoint(&mut self) -> CapResult<()> {
         Ok(self.tx.checkpoint().await)
     }
+}
+
+/// Links the `state` interface, over the call's run transaction.
+pub fn link<T: super::HasCaps>(
+    linker: &mut wasmtime::component::Linker<T>,
+) -> wasmtime::Result<()> {
+    wit::add_to_linker::<_, StateData>(linker, |d| {
+        let caps = d.caps();
+        StateView {
+            cap: &mut caps.state,
+            tx: &mut caps.tx,
+        }
+    })
 }

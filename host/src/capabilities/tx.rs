@@ -18,7 +18,7 @@
 //! - **The deadline holds inside the database too**: `statement_timeout` on PostgreSQL, a
 //!   progress handler on SQLite.
 
-use crate::runtime::bindings::WitError;
+use crate::bindings::WitError;
 use crate::store::{Store, WriterHold};
 use sqlx::error::DatabaseError;
 use sqlx::pool::PoolConnection;

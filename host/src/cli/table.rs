@@ -89,10 +89,10 @@ pub fn runs(runs: &[RunRecord]) -> String {
                 r.id.to_string(),
                 r.connector.clone(),
                 r.job.clone(),
-                r.trigger.clone(),
+                r.trigger.to_string(),
                 r.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
                 took,
-                r.status.clone(),
+                r.status.to_string(),
                 r.rows_written.to_string(),
                 shorten(
                     r.summary
@@ -158,7 +158,7 @@ pub fn jobs(jobs: &[JobRecord]) -> String {
                 j.id.to_string(),
                 j.connector.clone(),
                 j.kind.clone(),
-                j.status.clone(),
+                j.status.to_string(),
                 format!("{}/{}", j.attempts, j.max_attempts),
                 j.run_after.format("%Y-%m-%d %H:%M:%S").to_string(),
                 j.dedup_key.clone().unwrap_or_default(),
@@ -243,7 +243,7 @@ pub fn run_detail(run: &RunRecord, events: &[crate::store::StoredEvent]) -> Stri
         if run.dry_run {
             format!("{} (dry run)", run.status)
         } else {
-            run.status.clone()
+            run.status.to_string()
         },
     );
     field("started", run.started_at.to_rfc3339());

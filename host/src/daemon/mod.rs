@@ -9,16 +9,17 @@
 //! A reload builds a new [`Runner`] beside the old one and swaps it in; runs in progress keep
 //! the generation they started with, so a reload never disturbs them.
 
+mod plan;
 mod reload;
-mod serve;
 
 pub use reload::Loader;
 
 use crate::manifest::{Overlap, ScheduleConfig};
-use crate::runner::{RunOutcome, RunRequest, Runner, TriggerKind};
-use crate::scheduler::{Batch, Planner};
-use crate::store::{Claim, FireClaim, FireKey, NewRun};
+use crate::runner::{RunOutcome, RunRequest, Runner};
+use crate::store::TriggerKind;
+use crate::store::{Claim, FireClaim, FireKey};
 use chrono::{DateTime, Utc};
+use plan::{Batch, Planner};
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -97,7 +98,7 @@ fn claim_of_first(batch: &Batch) -> FireClaim {
             schedule: batch.schedule.name.clone(),
             scheduled_for: at,
         },
-        trigger: trigger.as_str(),
+        trigger,
         overlap: batch.schedule.overlap,
     }
 }
@@ -116,7 +117,7 @@ pub struct Daemon {
     rng: std::sync::Mutex<fastrand::Rng>,
     clock: Arc<dyn Clock>,
     tasks: tokio::sync::Mutex<JoinSet<()>>,
-    stop: watch::Sender<bool>,
+    pub(crate) stop: watch::Sender<bool>,
     replanned: Notify,
     /// Wakes idle queue workers (a webhook enqueued something).
     pub job_ready: Notify,
@@ -278,7 +279,11 @@ impl Daemon {
             .zip(claims)
             .filter(|(_, claim)| won.contains(&claim.key))
             .collect();
-        let ids = self.record_runs(&runner, &mine).await;
+        let fires: Vec<(&str, &FireClaim)> = mine
+            .iter()
+            .map(|(batch, claim)| (batch.schedule.job.as_str(), claim))
+            .collect();
+        let ids = runner.record_fire_runs(&fires).await;
         for ((batch, claim), id) in mine.into_iter().zip(ids) {
             let daemon = self.clone();
             let runner = runner.clone();
@@ -316,7 +321,7 @@ impl Daemon {
                         schedule: b.schedule.name.clone(),
                         scheduled_for: *at,
                     },
-                    trigger: trigger.as_str(),
+                    trigger: *trigger,
                     overlap: b.schedule.overlap,
                 })
             })
@@ -341,43 +346,10 @@ impl Daemon {
         }
     }
 
-    /// Records the runs of the fires this host won in one go (instead of one row per run, which
-    /// queues a thousand simultaneous fires behind each other); `None` each if that fails, and
-    /// each run records itself.
-    async fn record_runs(&self, runner: &Runner, won: &[(Batch, FireClaim)]) -> Vec<Option<i64>> {
-        let now = Utc::now();
-        let lease =
-            chrono::Duration::from_std(runner.manifest.runtime.run_lease).unwrap_or_default();
-        let rows: Vec<NewRun> = won
-            .iter()
-            .map(|(batch, claim)| NewRun {
-                connector: &claim.key.connector,
-                job: &batch.schedule.job,
-                trigger: claim.trigger,
-                scheduled_for: Some(claim.key.scheduled_for),
-                attempt: 1,
-                dry_run: false,
-                started_at: now,
-                schedule: Some(&claim.key.schedule),
-                host: runner.host_id(),
-                lease_until: now + lease,
-                input: None,
-            })
-            .collect();
-        match runner.store.insert_fire_runs(&rows).await {
-            Ok(ids) => ids.into_iter().map(Some).collect(),
-            Err(e) => {
-                tracing::warn!(error = format!("{e:#}"), "cannot record runs in bulk");
-                vec![None; won.len()]
-            }
-        }
-    }
-
     /// Claims `fires`, counts the outcomes, and returns the fires this host won.
     async fn claim(&self, runner: &Runner, fires: &[FireClaim]) -> HashSet<FireKey> {
         let now = self.clock.now();
-        let lease =
-            chrono::Duration::from_std(runner.manifest.runtime.run_lease).unwrap_or_default();
+        let lease = runner.lease();
         // The planner has moved past these fires: a passing database error must not lose them.
         let mut attempt = 0;
         let claims = loop {
@@ -463,7 +435,7 @@ impl Daemon {
                     schedule: batch.schedule.name.clone(),
                     scheduled_for: at,
                 },
-                trigger: trigger.as_str(),
+                trigger,
                 overlap: batch.schedule.overlap,
             };
             if self
@@ -487,8 +459,7 @@ impl Daemon {
         mut attempt: u32,
         mut recorded: Option<i64>,
     ) -> Option<RunOutcome> {
-        let lease =
-            chrono::Duration::from_std(runner.manifest.runtime.run_lease).unwrap_or_default();
+        let lease = runner.lease();
         let promote = schedule.overlap == Overlap::QueueOne;
         let mut last = None;
         loop {
@@ -503,25 +474,14 @@ impl Daemon {
                 run_id: recorded.take(),
                 input: None,
             };
-            let prepared = req.run_id;
             match runner.run(&key.connector, req).await {
                 Ok(outcome) => last = Some(outcome),
-                Err(e) => {
-                    let message = format!("{e:#}");
-                    tracing::warn!(
-                        connector = %key.connector,
-                        schedule = %key.schedule,
-                        error = %message,
-                        "cannot run a fire"
-                    );
-                    if let Some(id) = prepared {
-                        // Its row was written ahead: close it rather than leave it to expire.
-                        let _ = runner
-                            .store
-                            .fail_unstarted_run(id, &runner.redact(&message))
-                            .await;
-                    }
-                }
+                Err(e) => tracing::warn!(
+                    connector = %key.connector,
+                    schedule = %key.schedule,
+                    error = format!("{e:#}"),
+                    "cannot run a fire"
+                ),
             }
             let now = self.clock.now();
             match runner

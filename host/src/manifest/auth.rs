@@ -325,7 +325,7 @@ impl Check<'_> {
             (Some(url), _) => match units::parse_origin(&url) {
                 Ok(origin) => Some(origin.to_string()),
                 Err(why) => {
-                    let url = super::redact_password(&url);
+                    let url = crate::redact::url(&url);
                     self.problem(
                         &api_at,
                         format_args!("expected {api_expected}, found {url:?}: {why}"),
@@ -379,7 +379,7 @@ impl Check<'_> {
                 format_args!("expected {expected}, found {found}; {why}"),
             );
         } else if let Err(why) = units::parse_url(url) {
-            let url = super::redact_password(url);
+            let url = crate::redact::url(url);
             self.problem(
                 at,
                 format_args!("expected {expected}, found {url:?}: {why}"),

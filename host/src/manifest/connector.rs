@@ -246,7 +246,7 @@ impl Check<'_> {
                     None => origins.push(parsed),
                 },
                 Err(why) => {
-                    let text = super::redact_password(&text);
+                    let text = crate::redact::url(&text);
                     let found = format!("found {text:?}: {why}");
                     self.problem(&entry_at, format_args!("expected {origin}, {found}"));
                 }

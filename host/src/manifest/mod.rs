@@ -475,37 +475,11 @@ impl fmt::Debug for Manifest {
         f.debug_struct("Manifest")
             .field("path", &self.path)
             .field("base_dir", &self.base_dir)
-            .field("database_url", &redact_password(&self.database_url))
+            .field("database_url", &crate::redact::url(&self.database_url))
             .field("runtime", &self.runtime)
             .field("queue", &self.queue)
             .field("rate_limits", &self.rate_limits)
             .field("connectors", &self.connectors)
             .finish()
     }
-}
-
-/// The URL with the password of its user info, and any `password=` parameter, replaced.
-fn redact_password(url: &str) -> String {
-    let mut out = url.to_string();
-    if let Some(start) = url.find("://").map(|i| i + 3) {
-        let authority_end = url[start..]
-            .find(['/', '?'])
-            .map_or(url.len(), |i| start + i);
-        if let Some(at) = url[start..authority_end].rfind('@').map(|i| start + i) {
-            if let Some(colon) = url[start..at].find(':').map(|i| start + i) {
-                out = format!("{}:***{}", &url[..colon], &url[at..]);
-            }
-        }
-    }
-    if let Some((head, query)) = out.split_once('?') {
-        let params: Vec<String> = query
-            .split('&')
-            .map(|p| match p.split_once('=') {
-                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
-                _ => p.to_string(),
-            })
-            .collect();
-        out = format!("{head}?{}", params.join("&"));
-    }
-    out
 }

@@ -5,20 +5,22 @@
 //! record is redacted here too, so no caller can forget to.
 
 use super::{Grant, Runner};
+use crate::bindings::connector::host::connector_types::JobError;
+use crate::bindings::{Connector, WitError};
 use crate::capabilities::{
     config::ConfigCap,
     db::DbCap,
     http::HttpCap,
-    log::{sanitize, CallRef},
+    log::{sanitize, CallRef, LogBudget, LogCap},
     queue::QueueCap,
     state::StateCap,
     tx::RunTx,
+    Caps,
 };
 use crate::limits;
-use crate::runtime::bindings::connector::host::connector_types::JobError;
-use crate::runtime::bindings::{Connector, WitError};
-use crate::runtime::{CallOutcome, Caps, Plugin, RunData};
+use crate::runtime::{CallOutcome, Plugin, RunData};
 use crate::store::{FireKey, RunStatus};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Why a call did not succeed, as its record shows it (message redacted).
@@ -97,21 +99,22 @@ pub(super) struct Counts {
     pub auth_ok: u64,
     pub auth_failed: u64,
     /// The call's last log events, for the run log.
-    pub events: Vec<crate::capabilities::log::RunEvent>,
+    pub events: Vec<crate::store::RunEvent>,
     /// Earlier events let go to keep the last ones.
     pub events_omitted: u64,
 }
 
 impl Counts {
     pub fn of(data: &RunData) -> Self {
-        let (events, events_omitted) = data.take_events();
+        let caps = &data.caps;
+        let (events, events_omitted) = caps.log.take_kept();
         Counts {
-            http_calls: data.http.calls,
-            rate_limit_wait_ms: data.http.rate_limit_wait_ms,
-            retries: data.http.retries,
-            log_events_dropped: data.log_events_dropped(),
-            auth_ok: data.http.auth_ok,
-            auth_failed: data.http.auth_failed,
+            http_calls: caps.http.calls,
+            rate_limit_wait_ms: caps.http.rate_limit_wait_ms,
+            retries: caps.http.retries,
+            log_events_dropped: caps.log.dropped(),
+            auth_ok: caps.http.auth_ok,
+            auth_failed: caps.http.auth_failed,
             events,
             events_omitted,
         }
@@ -147,6 +150,12 @@ impl Runner {
             db: DbCap::new(grant.tables.clone(), progress.clone()),
             state: StateCap::new(name.clone()),
             queue: QueueCap::new(name.clone(), self.manifest.queue.max_attempts),
+            log: LogCap::new(
+                name.clone(),
+                call,
+                Arc::new(LogBudget::default()),
+                progress.clone(),
+            ),
             config: ConfigCap::new(grant.settings.clone()),
             http: HttpCap::new(
                 self.http.clone(),
@@ -157,7 +166,7 @@ impl Runner {
             ),
             progress,
         };
-        RunData::new(name, call, caps, grant.memory_limit)
+        RunData::new(caps, grant.memory_limit)
     }
 
     /// Calls the export `f` under `spec` and maps how it ended. The transaction is left as the
@@ -215,7 +224,7 @@ impl Runner {
                     "the call passed its deadline of {}",
                     crate::manifest::format_duration(spec.timeout)
                 );
-                if let Some(wait) = data.tx.lock_wait() {
+                if let Some(wait) = data.caps.tx.lock_wait() {
                     message.push_str(&format!(" (it {wait})"));
                 }
                 Err(Failed::new(RunStatus::Timeout, "timeout", message))
@@ -240,9 +249,9 @@ impl Runner {
     /// else rolls back. A commit that fails is the call's failure.
     pub(super) async fn settle(&self, data: &mut RunData, keep: bool) -> Result<(), Failed> {
         let end = if keep {
-            data.tx.commit().await
+            data.caps.tx.commit().await
         } else {
-            data.tx.rollback().await
+            data.caps.tx.rollback().await
         };
         end.map_err(|e| {
             let (kind, message) = describe_error(&e);

@@ -4,9 +4,9 @@
 
 use super::invoke::CallSpec;
 use super::{Failed, Runner};
+use crate::bindings::connector::host::connector_types::Job;
 use crate::capabilities::log::CallRef;
 use crate::capabilities::queue::complete_job;
-use crate::runtime::bindings::connector::host::connector_types::Job;
 use crate::store::{backoff, LeasedJob};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
@@ -113,8 +113,8 @@ impl Runner {
             .await;
         let failed = match called.result {
             Ok(()) => {
-                let rows = called.data.db.rows_written;
-                match complete_job(&mut called.data.tx, job.id, worker, rows).await {
+                let rows = called.data.caps.db.rows_written;
+                match complete_job(&mut called.data.caps.tx, job.id, worker, rows).await {
                     Ok(true) => match self.settle(&mut called.data, true).await {
                         Ok(()) => {
                             return Ok(Some(JobOutcome {

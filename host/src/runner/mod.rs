@@ -8,12 +8,14 @@ mod jobs;
 mod schema;
 mod webhook;
 
-pub use crate::runtime::bindings::connector::host::connector_types::Webhook;
+pub use crate::bindings::connector::host::connector_types::Webhook;
 pub use inspect::{InspectedMigration, Inspection};
 pub use invoke::{describe_error, Failed};
 pub use jobs::{JobOutcome, JobStatus};
 pub use webhook::WebhookOutcome;
 
+use crate::bindings::connector::host::connector_types::{Info, RunContext, Trigger};
+use crate::bindings::connector::host::types::Instant as WitInstant;
 use crate::capabilities::{
     db::Grants,
     http::{ConnectorHttp, HttpShared},
@@ -22,10 +24,8 @@ use crate::capabilities::{
 use crate::limits;
 use crate::manifest::{ConnectorConfig, Manifest, Secrets};
 use crate::redact::Redactor;
-use crate::runtime::bindings::connector::host::connector_types::{Info, RunContext, Trigger};
-use crate::runtime::bindings::connector::host::types::Instant as WitInstant;
 use crate::runtime::{CacheOutcome, EngineOptions, Plugin, Runtime};
-use crate::store::{FireKey, NewRun, RunFinish, RunStatus, Store};
+use crate::store::{FireClaim, FireKey, NewRun, RunFinish, RunStatus, Store, TriggerKind};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use invoke::{CallSpec, Counts};
@@ -33,46 +33,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Why a run was started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TriggerKind {
-    /// A schedule fired.
-    Schedule,
-    /// A person or an API call asked for it.
-    Manual,
-    /// Making up for fires missed while the host was down.
-    CatchUp,
-    /// A retry of a failed run.
-    Retry,
-    /// A webhook arrived.
-    Webhook,
-    /// An operator asked for the fires of a past window (`backfill`); the plugin sees it as a
-    /// catch-up.
-    Backfill,
-}
-
-impl TriggerKind {
-    /// The name stored in the run log.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TriggerKind::Schedule => "schedule",
-            TriggerKind::Manual => "manual",
-            TriggerKind::CatchUp => "catch-up",
-            TriggerKind::Retry => "retry",
-            TriggerKind::Webhook => "webhook",
-            TriggerKind::Backfill => "backfill",
-        }
-    }
-
-    fn wit(self) -> Trigger {
-        match self {
-            TriggerKind::Schedule => Trigger::Schedule,
-            TriggerKind::Manual => Trigger::Manual,
-            TriggerKind::CatchUp => Trigger::CatchUp,
-            TriggerKind::Retry => Trigger::Retry,
-            TriggerKind::Webhook => Trigger::Webhook,
-            TriggerKind::Backfill => Trigger::CatchUp,
-        }
+/// The trigger as the plugin sees it (a backfill is a catch-up to it).
+fn wit_trigger(kind: TriggerKind) -> Trigger {
+    match kind {
+        TriggerKind::Schedule => Trigger::Schedule,
+        TriggerKind::Manual => Trigger::Manual,
+        TriggerKind::CatchUp => Trigger::CatchUp,
+        TriggerKind::Retry => Trigger::Retry,
+        TriggerKind::Webhook => Trigger::Webhook,
+        TriggerKind::Backfill => Trigger::CatchUp,
     }
 }
 
@@ -116,8 +85,8 @@ impl RunRequest {
     }
 }
 
-/// How a run ended, as recorded in the run log.
-#[derive(Debug, Clone)]
+/// How a run ended, as recorded in the run log (and answered by `POST /connectors/{name}/run`).
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct RunOutcome {
     /// The run log's id.
     pub run_id: i64,
@@ -129,7 +98,8 @@ pub struct RunOutcome {
     pub status: RunStatus,
     /// The plugin's summary line, if it returned one.
     pub summary: Option<String>,
-    /// The plugin's counters.
+    /// The plugin's counters (a JSON object).
+    #[serde(serialize_with = "counters_object")]
     pub counters: Vec<(String, u64)>,
     /// Rows inserted, updated or deleted (for a dry run: that would have been).
     pub rows_written: u64,
@@ -139,8 +109,17 @@ pub struct RunOutcome {
     pub error_message: Option<String>,
     /// Whether everything was rolled back on purpose.
     pub dry_run: bool,
-    /// Wall time of the run.
+    /// Wall time of the run (`duration_ms` in JSON).
+    #[serde(rename = "duration_ms", serialize_with = "millis")]
     pub duration: Duration,
+}
+
+fn counters_object<S: serde::Serializer>(c: &[(String, u64)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(c.iter().map(|(k, v)| (k, v)))
+}
+
+fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// A loaded connector: its manifest entry, plugin and self-description.
@@ -396,7 +375,7 @@ impl Runner {
             dry_run: true,
         };
         let mut called = self
-            .invoke::<Result<Info, crate::runtime::bindings::WitError>, _>(spec, |inst, store| {
+            .invoke::<Result<Info, crate::bindings::WitError>, _>(spec, |inst, store| {
                 Box::pin(async move { inst.call_describe(store).await.map(Ok) })
             })
             .await;
@@ -476,7 +455,7 @@ impl Runner {
             .insert_run(&NewRun {
                 connector,
                 job: &job,
-                trigger: req.trigger.as_str(),
+                trigger: req.trigger,
                 scheduled_for: req.scheduled_for,
                 attempt: req.attempt,
                 dry_run: req.dry_run,
@@ -489,15 +468,60 @@ impl Runner {
             .await
     }
 
-    /// The run lease as a `chrono` duration.
-    pub(crate) fn lease(&self) -> chrono::Duration {
+    /// The run lease (`runtime.run_lease`) as a `chrono` duration, the one place it is converted.
+    pub fn lease(&self) -> chrono::Duration {
         chrono::Duration::from_std(self.manifest.runtime.run_lease).unwrap_or_default()
+    }
+
+    /// Records the runs of fires this host won, `(job, fire)` each, in one go (one row per run
+    /// would queue a thousand simultaneous fires behind each other); `None` each if that
+    /// fails, and each run then records itself when it starts.
+    pub async fn record_fire_runs(&self, fires: &[(&str, &FireClaim)]) -> Vec<Option<i64>> {
+        let now = Utc::now();
+        let rows: Vec<NewRun> = fires
+            .iter()
+            .map(|(job, claim)| NewRun {
+                connector: &claim.key.connector,
+                job,
+                trigger: claim.trigger,
+                scheduled_for: Some(claim.key.scheduled_for),
+                attempt: 1,
+                dry_run: false,
+                started_at: now,
+                schedule: Some(&claim.key.schedule),
+                host: self.host_id(),
+                lease_until: now + self.lease(),
+                input: None,
+            })
+            .collect();
+        match self.store.insert_fire_runs(&rows).await {
+            Ok(ids) => ids.into_iter().map(Some).collect(),
+            Err(e) => {
+                tracing::warn!(error = format!("{e:#}"), "cannot record runs in bulk");
+                vec![None; fires.len()]
+            }
+        }
     }
 
     /// Runs `connector` once and records the run.
     pub async fn run(&self, connector: &str, req: RunRequest) -> Result<RunOutcome> {
-        let loaded = self.loaded(connector)?;
-        let job = Self::job_of(loaded, &req)?;
+        let target = self
+            .loaded(connector)
+            .and_then(|loaded| Ok((loaded, Self::job_of(loaded, &req)?)));
+        let (loaded, job) = match target {
+            Ok(target) => target,
+            Err(e) => {
+                if let Some(id) = req.run_id {
+                    // Its row was written ahead (a tick's fires are recorded in bulk): close
+                    // it rather than leave it to expire.
+                    let message = self.redact(&e.to_string());
+                    if let Err(e) = self.store.fail_unstarted_run(id, &message).await {
+                        tracing::warn!(run = id, error = format!("{e:#}"), "cannot close a run");
+                    }
+                }
+                return Err(e.into());
+            }
+        };
         let run_id = match req.run_id {
             Some(id) => id,
             None => self.begin_run(connector, &req).await?,
@@ -514,7 +538,7 @@ impl Runner {
         let ctx = RunContext {
             run_id: run_id as u64,
             job: job.clone(),
-            trigger: req.trigger.wit(),
+            trigger: wit_trigger(req.trigger),
             scheduled_for: req.scheduled_for.map(|t| WitInstant {
                 seconds: t.timestamp(),
                 nanoseconds: t.timestamp_subsec_nanos(),
@@ -564,7 +588,7 @@ impl Runner {
             status: failed.as_ref().map_or(RunStatus::Succeeded, |f| f.status),
             summary,
             counters,
-            rows_written: called.data.db.rows_written,
+            rows_written: called.data.caps.db.rows_written,
             error_kind: failed.as_ref().map(|f| f.kind.clone()),
             error_message: failed.map(|f| f.message),
             dry_run: req.dry_run,

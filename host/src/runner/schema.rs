@@ -63,12 +63,11 @@ impl Runner {
             Ok(a) => a,
             Err(e) => return vec![format!("{at}: {e:#}")],
         };
-        let sql_of = |m: &crate::runtime::bindings::connector::host::connector_types::Migration| {
-            match backend {
+        let sql_of =
+            |m: &crate::bindings::connector::host::connector_types::Migration| match backend {
                 crate::store::Backend::Sqlite => m.sqlite.clone(),
                 crate::store::Backend::Postgres => m.postgres.clone(),
-            }
-        };
+            };
         let mut problems = Vec::new();
         for done in &applied {
             match declared.get(done.version as usize - 1) {

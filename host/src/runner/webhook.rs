@@ -3,11 +3,12 @@
 //! committed only if it answers without error.
 
 use super::invoke::CallSpec;
-use super::{Failed, RunOutcome, RunRequest, Runner, TriggerKind};
+use super::{Failed, RunOutcome, RunRequest, Runner};
+use crate::bindings::connector::host::connector_types::{Webhook, WebhookReply};
 use crate::capabilities::log::CallRef;
 use crate::limits;
-use crate::runtime::bindings::connector::host::connector_types::{Webhook, WebhookReply};
 use crate::store::RunStatus;
+use crate::store::TriggerKind;
 use anyhow::Result;
 use std::time::Duration;
 
@@ -94,7 +95,7 @@ impl Runner {
                 .ok()
                 .map(|r| format!("answered {}", r.status)),
             counters: Vec::new(),
-            rows_written: called.data.db.rows_written,
+            rows_written: called.data.caps.db.rows_written,
             error_kind: failed.map(|f| f.kind.clone()),
             error_message: failed.map(|f| f.message.clone()),
             dry_run: false,

@@ -2,27 +2,16 @@
 //! WASI (no filesystem, environment, arguments or sockets) and our capabilities, plugin loading
 //! through an on-disk compile cache, and one sandboxed call with a deadline and a memory cap.
 
-pub mod bindings;
 mod cache;
 
-use crate::capabilities::{
-    config::ConfigCap,
-    db::{DbCap, DbData, DbView},
-    http::HttpCap,
-    log::{CallRef, LogBudget, LogCap},
-    queue::{QueueCap, QueueData, QueueView},
-    state::{StateCap, StateData, StateView},
-    stdio::StdioSink,
-    tx::RunTx,
-};
+use crate::bindings::{Connector, ConnectorPre};
+use crate::capabilities::{self, stdio::StdioSink, Caps, HasCaps};
 use anyhow::{Context, Result};
-use bindings::connector::host as wit;
-use bindings::{Connector, ConnectorPre};
 use sha2::Digest;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -64,54 +53,22 @@ pub struct Plugin {
     pub cache: CacheOutcome,
 }
 
-/// The capabilities of one call, prepared by the runner for its connector and call.
-pub struct Caps {
-    /// The run transaction shared by db, state and queue.
-    pub tx: RunTx,
-    /// SQL on granted tables.
-    pub db: DbCap,
-    /// The connector's key/value state.
-    pub state: StateCap,
-    /// Enqueueing jobs.
-    pub queue: QueueCap,
-    /// Settings.
-    pub config: ConfigCap,
-    /// Outbound HTTP.
-    pub http: HttpCap,
-    /// What the call has done so far, for whoever watches it.
-    pub progress: Arc<crate::capabilities::progress::Progress>,
-}
-
-/// Everything one call's `Store` holds: WASI's context and one field per capability.
+/// Everything one call's `Store` holds: WASI's context (stdio into the call's log, nothing but
+/// clocks and random besides), the memory cap, and the call's capabilities.
 pub struct RunData {
     wasi: WasiCtx,
     table: ResourceTable,
     limiter: MemoryLimiter,
-    /// The run transaction shared by db, state and queue.
-    pub tx: RunTx,
-    /// SQL on granted tables.
-    pub db: DbCap,
-    /// The connector's key/value state.
-    pub state: StateCap,
-    /// Enqueueing jobs.
-    pub queue: QueueCap,
-    /// Logging.
-    pub log: LogCap,
-    /// Settings.
-    pub config: ConfigCap,
-    /// Outbound HTTP.
-    pub http: HttpCap,
     stdout: StdioSink,
     stderr: StdioSink,
-    log_budget: Arc<LogBudget>,
+    /// The call's capabilities.
+    pub caps: Caps,
 }
 
 impl RunData {
-    /// Store data for `call` of `connector`: the prepared capabilities, logging and captured
-    /// stdio on one per-call log budget, and WASI with nothing but clocks and random.
-    pub fn new(connector: Arc<str>, call: CallRef, caps: Caps, memory_limit: u64) -> Self {
-        let log_budget = Arc::new(LogBudget::default());
-        let (stdout, stderr) = StdioSink::pair(connector.clone(), call, log_budget.clone());
+    /// Store data for a call with the prepared `caps`, under `memory_limit` bytes.
+    pub fn new(caps: Caps, memory_limit: u64) -> Self {
+        let (stdout, stderr) = caps.log.stdio();
         let wasi = WasiCtx::builder()
             .stdout(stdout.clone())
             .stderr(stderr.clone())
@@ -119,29 +76,13 @@ impl RunData {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
-        let Caps {
-            tx,
-            db,
-            state,
-            queue,
-            config,
-            http,
-            progress,
-        } = caps;
         RunData {
             wasi,
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(memory_limit),
-            tx,
-            db,
-            state,
-            queue,
-            log: LogCap::new(connector, call, log_budget.clone(), progress),
-            config,
-            http,
             stdout,
             stderr,
-            log_budget,
+            caps,
         }
     }
 
@@ -156,15 +97,11 @@ impl RunData {
     pub fn hit_memory_limit(&self) -> bool {
         self.limiter.hit
     }
+}
 
-    /// Log events dropped past the call's cap.
-    pub fn log_events_dropped(&self) -> u64 {
-        self.log_budget.dropped()
-    }
-
-    /// The call's last log events, kept for the run log, and how many earlier ones were let go.
-    pub fn take_events(&self) -> (Vec<crate::capabilities::log::RunEvent>, u64) {
-        self.log_budget.take_kept()
+impl HasCaps for RunData {
+    fn caps(&mut self) -> &mut Caps {
+        &mut self.caps
     }
 }
 
@@ -257,21 +194,7 @@ impl Runtime {
 
         let mut linker: Linker<RunData> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
-        wit::log::add_to_linker::<_, HasSelf<LogCap>>(&mut linker, |d| &mut d.log)?;
-        wit::config::add_to_linker::<_, HasSelf<ConfigCap>>(&mut linker, |d| &mut d.config)?;
-        wit::db::add_to_linker::<_, DbData>(&mut linker, |d| DbView {
-            cap: &mut d.db,
-            tx: &mut d.tx,
-        })?;
-        wit::state::add_to_linker::<_, StateData>(&mut linker, |d| StateView {
-            cap: &mut d.state,
-            tx: &mut d.tx,
-        })?;
-        wit::queue::add_to_linker::<_, QueueData>(&mut linker, |d| QueueView {
-            cap: &mut d.queue,
-            tx: &mut d.tx,
-        })?;
-        wit::http::add_to_linker::<_, HasSelf<HttpCap>>(&mut linker, |d| &mut d.http)?;
+        capabilities::link(&mut linker).map_err(anyhow::Error::from)?;
 
         Ok(Runtime {
             engine,

@@ -14,7 +14,6 @@
 
 mod expr;
 mod fire;
-pub mod plan;
 #[cfg(test)]
 mod reference;
 #[cfg(test)]
@@ -23,4 +22,3 @@ mod tests;
 mod year_tests;
 
 pub use fire::{CronSchedule, ScheduleError};
-pub use plan::{Batch, Planner};

@@ -7,8 +7,9 @@
 
 use super::auth::same_secret as constant_time_eq;
 use crate::daemon::Daemon;
-use crate::runner::{RunRequest, TriggerKind};
+use crate::runner::RunRequest;
 use crate::store::JobFilter;
+use crate::store::TriggerKind;
 use axum::extract::{Form, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -322,7 +323,7 @@ async fn queue(State(daemon): State<Arc<Daemon>>, headers: HeaderMap) -> Respons
     let runner = daemon.runner();
     let read = async {
         let failed = JobFilter {
-            status: Some("failed".into()),
+            status: Some(crate::store::QueueStatus::Failed),
             ..JobFilter::default()
         };
         let mut jobs = runner.store.list_jobs(&failed, 200).await?;

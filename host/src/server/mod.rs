@@ -1,16 +1,18 @@
 //! The HTTP server of `connector-host serve`: manual triggers, webhooks, status, run log,
 //! Prometheus metrics and a health check, over one [`Daemon`]. [`router`] builds the routes
-//! (tests serve it on a loopback port); `serve` owns listening and shutdown.
+//! (tests serve it on a loopback port); [`serve`] owns the daemon's loops, listening and
+//! shutdown.
 //!
 //! Errors are JSON `{"error": "..."}` with text safe to show: no secret, no host internals.
 
 pub mod auth;
 mod console;
 mod metrics;
+mod serve;
 
 use crate::daemon::Daemon;
-use crate::runner::{RunRequest, RunnerError, TriggerKind, Webhook, WebhookOutcome};
-use crate::store::RunRecord;
+use crate::runner::{RunRequest, RunnerError, Webhook, WebhookOutcome};
+use crate::store::TriggerKind;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
@@ -18,8 +20,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::sync::Arc;
+
+pub use serve::serve;
 
 /// The routes, sharing `daemon`.
 pub fn router(daemon: Arc<Daemon>) -> Router {
@@ -265,26 +269,16 @@ async fn trigger(
             .into_response();
     }
     match rx.await {
-        Ok(Ok(outcome)) => Json(json!({
-            "run_id": outcome.run_id,
-            "connector": outcome.connector,
-            "job": outcome.job,
-            "status": outcome.status.as_str(),
-            "dry_run": outcome.dry_run,
-            "rows_written": outcome.rows_written,
-            "summary": outcome.summary,
-            "counters": outcome.counters.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
-            "error_kind": outcome.error_kind,
-            "error_message": outcome.error_message,
-            "duration_ms": outcome.duration.as_millis() as u64,
-        }))
-        .into_response(),
+        Ok(Ok(outcome)) => Json(outcome).into_response(),
         Ok(Err(e)) => match e.downcast_ref::<RunnerError>() {
             Some(RunnerError::UnknownConnector { .. }) => unknown_connector(&daemon, &name),
             Some(other) => error(StatusCode::BAD_REQUEST, other.to_string()),
             None => {
                 tracing::warn!(connector = %name, error = format!("{e:#}"), "manual run failed to start");
-                error(StatusCode::INTERNAL_SERVER_ERROR, "the run could not be started")
+                error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the run could not be started",
+                )
             }
         },
         Err(_) => error(
@@ -453,10 +447,6 @@ async fn webhook(
     }
 }
 
-fn run_json(r: &RunRecord) -> Value {
-    serde_json::to_value(r).unwrap_or(Value::Null)
-}
-
 /// Query of `GET /runs`.
 #[derive(Debug, Deserialize)]
 struct RunsQuery {
@@ -479,9 +469,7 @@ async fn runs(
         .recent_runs(limit, query.connector.as_deref())
         .await
     {
-        Ok(runs) => {
-            Json(json!({ "runs": runs.iter().map(run_json).collect::<Vec<_>>() })).into_response()
-        }
+        Ok(runs) => Json(json!({ "runs": runs })).into_response(),
         Err(e) => {
             tracing::warn!(error = format!("{e:#}"), "GET /runs");
             error(

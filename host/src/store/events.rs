@@ -1,10 +1,22 @@
 //! `run_events`: each run's last log events, written when the run finishes.
 
 use super::Store;
-use crate::capabilities::log::RunEvent;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
+
+/// One log event as the run log keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RunEvent {
+    /// When the plugin emitted it.
+    pub at: DateTime<Utc>,
+    /// `trace`, `debug`, `info`, `warn` or `error` (stdout lines are `info`, stderr `warn`).
+    pub level: &'static str,
+    /// The message, capped and escaped.
+    pub message: String,
+    /// The plugin's fields as a JSON object, if any.
+    pub fields: Option<String>,
+}
 
 /// One stored event.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

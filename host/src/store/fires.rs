@@ -11,6 +11,7 @@
 //! takes `now`, so tests drive the clock.
 
 use super::Store;
+use super::TriggerKind;
 use crate::manifest::Overlap;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
@@ -33,8 +34,8 @@ pub struct FireKey {
 pub struct FireClaim {
     /// Its identity.
     pub key: FireKey,
-    /// `schedule` or `catch-up`.
-    pub trigger: &'static str,
+    /// Schedule, catch-up, retry or backfill.
+    pub trigger: TriggerKind,
     /// The schedule's overlap policy.
     pub overlap: Overlap,
 }
@@ -190,7 +191,7 @@ impl Store {
                         .bind(&f.key.connector)
                         .bind(&f.key.schedule)
                         .bind(f.key.scheduled_for)
-                        .bind(f.trigger)
+                        .bind(f.trigger.as_str())
                         .bind(f.overlap != Overlap::Allow);
                 }
                 let rows = q.fetch_all(pool).await.context("cannot claim schedule fires")?;
@@ -472,17 +473,17 @@ impl Store {
                 .await
                 .context("cannot read schedule_fires")?;
             rows.iter()
-                .map(|r| {
+                .map(|r| -> Result<FireRecord> {
                     Ok(FireRecord {
                         schedule: r.try_get(0)?,
                         scheduled_for: r.try_get(1)?,
-                        trigger: r.try_get(2)?,
+                        trigger: r.try_get::<String, _>(2)?.parse()?,
                         status: r.try_get(3)?,
                         skip_reason: r.try_get(4)?,
                         host: r.try_get(5)?,
                     })
                 })
-                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .collect::<Result<Vec<_>>>()
                 .context("cannot read schedule_fires")
         })
     }
@@ -495,8 +496,8 @@ pub struct FireRecord {
     pub schedule: String,
     /// The instant it stands for.
     pub scheduled_for: DateTime<Utc>,
-    /// `schedule`, `catch-up` or `retry`.
-    pub trigger: String,
+    /// Why it fired.
+    pub trigger: TriggerKind,
     /// `running`, `queued`, `skipped` or `done`.
     pub status: String,
     /// Why it was skipped: `overlap` (the previous run was still going) or `paused`.

@@ -33,16 +33,19 @@ mod rates;
 mod runs;
 mod schema;
 mod stats;
+mod vocab;
 
-pub use events::StoredEvent;
+pub use events::{RunEvent, StoredEvent};
 pub use fires::{AbandonedRun, Claim, FireClaim, FireKey, FireRecord};
 pub use incidents::Incident;
 pub use pauses::Pause;
 pub use queue::{backoff, JobFilter, JobRecord, LeasedJob};
-pub use runs::{NewRun, RunFinish, RunRecord, RunStatus};
+pub use runs::{NewRun, RunFinish, RunRecord};
 pub use schema::AppliedVersion;
 pub use stats::{DurationHistogram, RunTotals, DURATION_BUCKETS};
+pub use vocab::{QueueStatus, RunStatus, TriggerKind, UnknownName};
 
+use crate::redact;
 use anyhow::{bail, Context, Result};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
@@ -119,7 +122,7 @@ impl Store {
         if url.starts_with("sqlite:") {
             let opts = SqliteConnectOptions::from_str(url)
                 .with_context(|| {
-                    format!("database url {}: not a valid sqlite url", redact_url(url))
+                    format!("database url {}: not a valid sqlite url", redact::url(url))
                 })?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
@@ -135,7 +138,7 @@ impl Store {
                 });
             let open = |e| {
                 anyhow::Error::new(e)
-                    .context(format!("cannot open sqlite database {}", redact_url(url)))
+                    .context(format!("cannot open sqlite database {}", redact::url(url)))
             };
             // The writer connects first: it creates the file and switches it to WAL.
             let writer = SqlitePoolOptions::new()
@@ -163,19 +166,22 @@ impl Store {
             })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let opts = PgConnectOptions::from_str(url).with_context(|| {
-                format!("database url {}: not a valid postgres url", redact_url(url))
+                format!(
+                    "database url {}: not a valid postgres url",
+                    redact::url(url)
+                )
             })?;
             let pool = PgPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(opts)
                 .await
-                .with_context(|| format!("cannot connect to postgres at {}", redact_url(url)))?;
+                .with_context(|| format!("cannot connect to postgres at {}", redact::url(url)))?;
             Ok(Store::Postgres { pool })
         } else {
             bail!(
                 "database url {}: expected sqlite://PATH or postgres://USER@HOST/DB",
-                redact_url(url)
+                redact::url(url)
             )
         }
     }
@@ -238,45 +244,5 @@ impl WriterHold {
         let hold = self.0.lock().unwrap_or_else(|p| p.into_inner());
         hold.as_ref()
             .map(|(who, since)| format!("{who}, for {}s", since.elapsed().as_secs()))
-    }
-}
-
-/// The URL with any password replaced, safe for error messages and logs.
-pub fn redact_url(url: &str) -> String {
-    // scheme://user:password@host/... → scheme://user:***@host/...
-    if let Some(scheme_end) = url.find("://") {
-        let rest = &url[scheme_end + 3..];
-        let authority_end = rest.find('/').unwrap_or(rest.len());
-        let authority = &rest[..authority_end];
-        if let Some(at) = authority.rfind('@') {
-            let userinfo = &authority[..at];
-            if let Some(colon) = userinfo.find(':') {
-                return format!(
-                    "{}{}:***{}",
-                    &url[..scheme_end + 3],
-                    &userinfo[..colon],
-                    &rest[at..]
-                );
-            }
-        }
-    }
-    url.to_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact_url;
-
-    #[test]
-    fn redact_url_hides_passwords_only() {
-        assert_eq!(
-            redact_url("postgres://app:hunter2@db:5432/x"),
-            "postgres://app:***@db:5432/x"
-        );
-        assert_eq!(redact_url("postgres://app@db/x"), "postgres://app@db/x");
-        assert_eq!(
-            redact_url("sqlite://connectors.db"),
-            "sqlite://connectors.db"
-        );
     }
 }

@@ -4,7 +4,7 @@
 //! takes `now`, so tests drive the clock. Enqueueing happens inside a run's transaction
 //! (`capabilities::db`), completion inside the job's.
 
-use super::Store;
+use super::{QueueStatus, Store};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
@@ -33,7 +33,7 @@ pub struct JobRecord {
     pub id: i64,
     pub connector: String,
     pub kind: String,
-    pub status: String,
+    pub status: QueueStatus,
     pub attempts: i64,
     pub max_attempts: i64,
     pub run_after: DateTime<Utc>,
@@ -45,7 +45,7 @@ pub struct JobRecord {
 #[derive(Debug, Clone, Default)]
 pub struct JobFilter {
     /// Only this status.
-    pub status: Option<String>,
+    pub status: Option<QueueStatus>,
     /// Only this connector.
     pub connector: Option<String>,
     /// Only this kind of job.
@@ -182,7 +182,7 @@ impl Store {
             ORDER BY id DESC LIMIT $3";
         on_pool!(self, pool => {
             let rows = sqlx::query(sql)
-                .bind(filter.status.as_deref())
+                .bind(filter.status.map(QueueStatus::as_str))
                 .bind(filter.connector.as_deref())
                 .bind(i64::from(limit))
                 .bind(filter.kind.as_deref())
@@ -194,7 +194,7 @@ impl Store {
                     id: r.try_get(0)?,
                     connector: r.try_get(1)?,
                     kind: r.try_get(2)?,
-                    status: r.try_get(3)?,
+                    status: r.try_get::<String, _>(3)?.parse()?,
                     attempts: r.try_get(4)?,
                     max_attempts: r.try_get(5)?,
                     run_after: r.try_get(6)?,
@@ -256,7 +256,7 @@ impl Store {
             AND ($2 IS NULL OR connector = $2) AND ($3 IS NULL OR kind = $3) \
             AND ($4 IS NULL OR COALESCE(finished_at, updated_at) < $4)";
         on_writer!(self, pool => sqlx::query(sql)
-            .bind(filter.status.as_deref())
+            .bind(filter.status.map(QueueStatus::as_str))
             .bind(filter.connector.as_deref())
             .bind(filter.kind.as_deref())
             .bind(before)

@@ -1,59 +1,17 @@
 //! The run log: one row per run, written before the plugin starts and finished after it ends,
 //! so a run that kills the host still leaves a `running` row behind.
 
-use super::Store;
+use super::{RunStatus, Store, TriggerKind};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
-
-/// How a run ended (or that it has not yet).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunStatus {
-    /// Started, not finished.
-    Running,
-    /// The plugin returned a summary; its writes are committed.
-    Succeeded,
-    /// The plugin returned an error; writes since its last checkpoint are rolled back.
-    Failed,
-    /// The plugin trapped (panic, unreachable, host refusal to continue).
-    Trapped,
-    /// The run passed its deadline.
-    Timeout,
-    /// The plugin tried to grow its memory past the cap.
-    OutOfMemory,
-    /// The host stopped (SIGINT/SIGTERM) before the run finished, after its grace period.
-    Interrupted,
-    /// The host running it stopped renewing its lease (it died or lost the database).
-    Abandoned,
-}
-
-impl RunStatus {
-    /// The name stored in the run log.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Running => "running",
-            RunStatus::Succeeded => "succeeded",
-            RunStatus::Failed => "failed",
-            RunStatus::Trapped => "trapped",
-            RunStatus::Timeout => "timeout",
-            RunStatus::OutOfMemory => "out-of-memory",
-            RunStatus::Interrupted => "interrupted",
-            RunStatus::Abandoned => "abandoned",
-        }
-    }
-
-    /// Whether the run counts as a success (exit code 0).
-    pub fn is_success(self) -> bool {
-        self == RunStatus::Succeeded
-    }
-}
 
 /// What is known when a run starts.
 #[derive(Debug, Clone)]
 pub struct NewRun<'a> {
     pub connector: &'a str,
     pub job: &'a str,
-    pub trigger: &'a str,
+    pub trigger: TriggerKind,
     pub scheduled_for: Option<DateTime<Utc>>,
     pub attempt: u32,
     pub dry_run: bool,
@@ -95,13 +53,13 @@ pub struct RunRecord {
     pub id: i64,
     pub connector: String,
     pub job: String,
-    pub trigger: String,
+    pub trigger: TriggerKind,
     pub scheduled_for: Option<DateTime<Utc>>,
     pub attempt: i64,
     pub dry_run: bool,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
-    pub status: String,
+    pub status: RunStatus,
     pub rows_written: i64,
     pub http_calls: i64,
     pub rate_limit_wait_ms: i64,
@@ -133,13 +91,13 @@ macro_rules! read_run {
                 id: r.try_get(0)?,
                 connector: r.try_get(1)?,
                 job: r.try_get(2)?,
-                trigger: r.try_get(3)?,
+                trigger: r.try_get::<String, _>(3)?.parse()?,
                 scheduled_for: r.try_get(4)?,
                 attempt: r.try_get::<i64, _>(5)?,
                 dry_run: r.try_get(6)?,
                 started_at: r.try_get(7)?,
                 finished_at: r.try_get(8)?,
-                status: r.try_get(9)?,
+                status: r.try_get::<String, _>(9)?.parse()?,
                 rows_written: r.try_get(10)?,
                 http_calls: r.try_get(11)?,
                 rate_limit_wait_ms: r.try_get(12)?,
@@ -179,7 +137,7 @@ impl Store {
         let id: i64 = on_writer!(self, pool => sqlx::query_scalar(sql)
             .bind(run.connector)
             .bind(run.job)
-            .bind(run.trigger)
+            .bind(run.trigger.as_str())
             .bind(run.scheduled_for)
             .bind(i64::from(run.attempt))
             .bind(run.dry_run)
@@ -223,7 +181,7 @@ impl Store {
                         q = q
                             .bind(run.connector)
                             .bind(run.job)
-                            .bind(run.trigger)
+                            .bind(run.trigger.as_str())
                             .bind(run.scheduled_for)
                             .bind(i64::from(run.attempt))
                             .bind(run.dry_run)

@@ -13,9 +13,9 @@ pub use guard::{
 use super::progress::Progress;
 use super::tx::{Access, Conn, RunTx};
 use super::CapResult;
+use crate::bindings::connector::host::db::{self as wit, Rows, Value};
+use crate::bindings::WitError;
 use crate::limits;
-use crate::runtime::bindings::connector::host::db::{self as wit, Rows, Value};
-use crate::runtime::bindings::WitError;
 use crate::store::Backend;
 use futures_util::TryStreamExt;
 use sqlx::Row;
@@ -407,6 +407,19 @@ impl wit::Host for DbView<'_> {
         self.cap.wrote(written);
         Ok(Ok(written))
     }
+}
+
+/// Links the `db` interface, over the call's run transaction.
+pub fn link<T: super::HasCaps>(
+    linker: &mut wasmtime::component::Linker<T>,
+) -> wasmtime::Result<()> {
+    wit::add_to_linker::<_, DbData>(linker, |d| {
+        let caps = d.caps();
+        DbView {
+            cap: &mut caps.db,
+            tx: &mut caps.tx,
+        }
+    })
 }
 
 #[cfg(test)]

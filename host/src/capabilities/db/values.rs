@@ -1,8 +1,8 @@
 //! Typed values across the boundary: binding a plugin's `db.value`s to sqlx queries and reading
 //! result columns back into them, the same way on SQLite and PostgreSQL.
 
+use crate::bindings::connector::host::db::Value;
 use crate::limits;
-use crate::runtime::bindings::connector::host::db::Value;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;

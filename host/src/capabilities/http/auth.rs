@@ -2,10 +2,10 @@
 //! with a token cache shared by every connector and run using the same credentials, refreshed
 //! single-flight, with a cool-down after the token endpoint says "too many requests".
 
+use crate::bindings::connector::host::types::RateLimited;
+use crate::bindings::WitError;
 use crate::manifest::{AuthProfile, Secrets};
 use crate::redact::Redactor;
-use crate::runtime::bindings::connector::host::types::RateLimited;
-use crate::runtime::bindings::WitError;
 use base64::Engine as _;
 use reqwest::header::{HeaderName, HeaderValue, AUTHORIZATION};
 use std::collections::BTreeMap;

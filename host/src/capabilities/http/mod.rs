@@ -11,12 +11,12 @@ pub use limiter::PoolUsage;
 
 use super::progress::Progress;
 use super::CapResult;
+use crate::bindings::connector::host::http::{self as wit, Method, Request, Response};
+use crate::bindings::connector::host::types::RateLimited;
+use crate::bindings::WitError;
 use crate::limits;
 use crate::manifest::{ConnectorConfig, HttpConfig, Manifest, Secrets};
 use crate::redact::Redactor;
-use crate::runtime::bindings::connector::host::http::{self as wit, Method, Request, Response};
-use crate::runtime::bindings::connector::host::types::RateLimited;
-use crate::runtime::bindings::WitError;
 use auth::ResolvedAuth;
 use limiter::RatePool;
 use policy::Refusal;
@@ -692,6 +692,13 @@ fn redact_error(e: WitError, redactor: &Redactor) -> WitError {
         WitError::Upstream(m) => WitError::Upstream(r(m)),
         other => other,
     }
+}
+
+/// Links the `http` interface.
+pub fn link<T: super::HasCaps>(
+    linker: &mut wasmtime::component::Linker<T>,
+) -> wasmtime::Result<()> {
+    wit::add_to_linker::<_, wasmtime::component::HasSelf<HttpCap>>(linker, |d| &mut d.caps().http)
 }
 
 #[cfg(test)]

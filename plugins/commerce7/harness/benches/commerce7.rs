@@ -17,7 +17,7 @@ use commerce7_harness::fake::{order_webhook_body, post_webhook};
 use commerce7_harness::setup::{FakeCommerce7, HOOK_PASSWORD, HOOK_USER, TENANT};
 use connector_host::manifest::Manifest;
 use connector_host::runner::{JobStatus, Runner, Webhook};
-use connector_host::store::{JobFilter, Store};
+use connector_host::store::{JobFilter, QueueStatus, Store};
 use connector_tests::db::TestDb;
 use connector_tests::entry;
 use connector_tests::host::FakeEnv;
@@ -111,7 +111,7 @@ async fn latency(db: TestDb) {
     let runner = d.daemon.runner();
     let filter = JobFilter {
         connector: Some("commerce7".into()),
-        status: Some("completed".into()),
+        status: Some(QueueStatus::Completed),
         ..JobFilter::default()
     };
     for _ in 0..600 {
@@ -173,7 +173,7 @@ async fn dead_letters(db: TestDb, failure_percent: u64) {
                 // Nothing due: jump to the next retry, if any.
                 let pending = JobFilter {
                     connector: Some("commerce7".into()),
-                    status: Some("pending".into()),
+                    status: Some(QueueStatus::Pending),
                     ..JobFilter::default()
                 };
                 let next = r
@@ -193,7 +193,7 @@ async fn dead_letters(db: TestDb, failure_percent: u64) {
     }
     let dead = JobFilter {
         connector: Some("commerce7".into()),
-        status: Some("failed".into()),
+        status: Some(QueueStatus::Failed),
         ..JobFilter::default()
     };
     let mut reasons: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();

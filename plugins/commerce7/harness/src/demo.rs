@@ -96,7 +96,7 @@ impl Demo for Commerce7Demo {
                     vec![
                         j.id.to_string(),
                         j.kind.clone(),
-                        j.status.clone(),
+                        j.status.to_string(),
                         j.attempts.to_string(),
                         j.last_error.clone().unwrap_or_default(),
                     ]

@@ -89,7 +89,7 @@ async fn jobs(r: &Runner) -> Vec<(String, String, i64, Option<String>)> {
     let mut list = r.store.list_jobs(&filter, 1000).await.unwrap();
     list.sort_by_key(|j| j.id);
     list.into_iter()
-        .map(|j| (j.kind, j.status, j.attempts, j.last_error))
+        .map(|j| (j.kind, j.status.to_string(), j.attempts, j.last_error))
         .collect()
 }
 

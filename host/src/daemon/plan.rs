@@ -15,7 +15,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::manifest::{Missed, ScheduleConfig};
-use crate::runner::TriggerKind;
+use crate::store::TriggerKind;
 
 /// How late the newest due fire may be and still count as on time rather than missed.
 pub const ON_TIME: Duration = Duration::from_secs(60);
