@@ -4,7 +4,7 @@
 //! well wrote (a dry run rolls back instead), roll back the rest. What a call leaves for its
 //! record is redacted here too, so no caller can forget to.
 
-use super::{Grant, Runner};
+use super::{ActiveGuard, Grant, LoadedConnector, RunOutcome, Runner};
 use crate::bindings::connector::host::connector_types::JobError;
 use crate::bindings::{Connector, WitError};
 use crate::capabilities::{
@@ -121,7 +121,82 @@ impl Counts {
     }
 }
 
+/// A call that is a run: its record (written already), the connector, and how it runs.
+pub(super) struct Recorded<'a> {
+    pub run_id: i64,
+    pub loaded: &'a LoadedConnector,
+    pub job: &'a str,
+    pub dry_run: bool,
+    /// The fire it serves, whose lease the heartbeat renews with the run's.
+    pub fire: Option<&'a FireKey>,
+    pub timeout: Duration,
+}
+
+/// What a run's answer leaves in its record, once the caller has judged it acceptable.
+pub(super) struct Judged<V> {
+    pub summary: String,
+    pub counters: Vec<(String, u64)>,
+    /// What the caller keeps of the answer.
+    pub value: V,
+}
+
 impl Runner {
+    /// The one lifecycle of a run, for scheduled, manual and webhook runs alike: keeps the run
+    /// active (progress, shutdown), calls the export `f` under the run's lease, lets `judge`
+    /// accept or refuse its answer, settles the transaction (a refused answer rolls back), and
+    /// finishes the record. Returns the outcome and the judged value (or why it failed).
+    pub(super) async fn recorded<A, F, V>(
+        &self,
+        call: Recorded<'_>,
+        f: F,
+        judge: impl FnOnce(A::Value) -> Result<Judged<V>, Failed>,
+    ) -> anyhow::Result<(RunOutcome, Result<V, Failed>)>
+    where
+        A: Answer + Send,
+        F: for<'a> FnOnce(
+                &'a Connector,
+                &'a mut wasmtime::Store<RunData>,
+            ) -> std::pin::Pin<
+                Box<dyn std::future::Future<Output = wasmtime::Result<A>> + Send + 'a>,
+            > + Send,
+    {
+        let _active = ActiveGuard::new(&self.active, call.run_id);
+        let spec = CallSpec {
+            plugin: &call.loaded.plugin,
+            grant: &call.loaded.grant,
+            call: CallRef::Run(call.run_id),
+            fire: call.fire,
+            timeout: call.timeout,
+            dry_run: call.dry_run,
+        };
+        let mut called = self.invoke(spec, f).await;
+        let judged = called.result.and_then(judge);
+        let settled = self.settle(&mut called.data, judged.is_ok()).await;
+        let judged = judged.and_then(|j| settled.map(|()| j));
+        let (summary, counters, value) = match judged {
+            Ok(j) => (Some(j.summary), j.counters, Ok(j.value)),
+            Err(f) => (None, Vec::new(), Err(f)),
+        };
+        let failed = value.as_ref().err();
+        let outcome = RunOutcome {
+            run_id: call.run_id,
+            connector: call.loaded.config.name.clone(),
+            job: call.job.to_owned(),
+            status: failed.map_or(RunStatus::Succeeded, |f| f.status),
+            summary,
+            counters,
+            rows_written: called.data.caps.db.rows_written,
+            error_kind: failed.map(|f| f.kind.clone()),
+            error_message: failed.map(|f| f.message.clone()),
+            dry_run: call.dry_run,
+            duration: called.duration,
+        };
+        let counts = Counts::of(&called.data);
+        drop(called.data);
+        self.finish(&outcome, counts).await?;
+        Ok((outcome, value))
+    }
+
     /// Store data for one call under `grant`: every capability prepared for it.
     pub(super) fn prepare(
         &self,

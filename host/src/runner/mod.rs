@@ -28,7 +28,7 @@ use crate::runtime::{CacheOutcome, EngineOptions, Plugin, Runtime};
 use crate::store::{FireClaim, FireKey, NewRun, RunFinish, RunStatus, Store, TriggerKind};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
-use invoke::{CallSpec, Counts};
+use invoke::{CallSpec, Counts, Judged, Recorded};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -522,11 +522,6 @@ impl Runner {
                 return Err(e.into());
             }
         };
-        let run_id = match req.run_id {
-            Some(id) => id,
-            None => self.begin_run(connector, &req).await?,
-        };
-        let _active = ActiveGuard::new(&self.active, run_id);
         let fire = match (&req.schedule, req.scheduled_for) {
             (Some(schedule), Some(scheduled_for)) => Some(FireKey {
                 connector: connector.to_owned(),
@@ -534,6 +529,10 @@ impl Runner {
                 scheduled_for,
             }),
             _ => None,
+        };
+        let run_id = match req.run_id {
+            Some(id) => id,
+            None => self.begin_run(connector, &req).await?,
         };
         let ctx = RunContext {
             run_id: run_id as u64,
@@ -547,56 +546,37 @@ impl Runner {
             dry_run: req.dry_run,
             input: req.input.clone(),
         };
-        let spec = CallSpec {
-            plugin: &loaded.plugin,
-            grant: &loaded.grant,
-            call: CallRef::Run(run_id),
+        let call = Recorded {
+            run_id,
+            loaded,
+            job: &job,
+            dry_run: req.dry_run,
             fire: fire.as_ref(),
             timeout: req.timeout.unwrap_or(loaded.config.timeout),
-            dry_run: req.dry_run,
         };
-        let mut called = self
-            .invoke(spec, move |inst, store| {
-                Box::pin(async move { inst.call_run(store, &ctx).await })
-            })
-            .await;
-        let settled = self.settle(&mut called.data, called.result.is_ok()).await;
-        let result = match (called.result, settled) {
-            (Ok(summary), Ok(())) => Ok(summary),
-            (Ok(_), Err(f)) | (Err(f), _) => Err(f),
-        };
-        let (summary, counters) = match &result {
-            Ok(s) => (
-                Some(
-                    self.redactor
-                        .redact(&limits::truncate(&s.message, limits::SUMMARY_MESSAGE_BYTES))
-                        .into_owned(),
-                ),
-                s.counters
-                    .iter()
-                    .take(limits::SUMMARY_COUNTERS)
-                    .cloned()
-                    .collect(),
-            ),
-            Err(_) => (None, Vec::new()),
-        };
-        let failed = result.err();
-        let outcome = RunOutcome {
-            run_id,
-            connector: connector.to_owned(),
-            job,
-            status: failed.as_ref().map_or(RunStatus::Succeeded, |f| f.status),
-            summary,
-            counters,
-            rows_written: called.data.caps.db.rows_written,
-            error_kind: failed.as_ref().map(|f| f.kind.clone()),
-            error_message: failed.map(|f| f.message),
-            dry_run: req.dry_run,
-            duration: called.duration,
-        };
-        let counts = Counts::of(&called.data);
-        drop(called.data);
-        self.finish(&outcome, counts).await?;
+        let (outcome, _) = self
+            .recorded(
+                call,
+                move |inst, store| Box::pin(async move { inst.call_run(store, &ctx).await }),
+                |summary| {
+                    Ok(Judged {
+                        summary: self
+                            .redactor
+                            .redact(&limits::truncate(
+                                &summary.message,
+                                limits::SUMMARY_MESSAGE_BYTES,
+                            ))
+                            .into_owned(),
+                        counters: summary
+                            .counters
+                            .into_iter()
+                            .take(limits::SUMMARY_COUNTERS)
+                            .collect(),
+                        value: (),
+                    })
+                },
+            )
+            .await?;
         Ok(outcome)
     }
 
