@@ -202,10 +202,8 @@ async fn validate_reports_an_auth_profile_the_plugin_names_but_the_manifest_lack
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inspect_shows_what_a_plugin_asks_for_and_a_pinned_digest_is_enforced() {
-    let wasm = connector_tests::plugin("ploomes");
-    let found = connector_host::runner::Runner::inspect(&wasm)
-        .await
-        .unwrap();
+    let wasm = std::path::Path::new(connector_tests::wasm::PLOOMES);
+    let found = connector_host::runner::Runner::inspect(wasm).await.unwrap();
     assert_eq!(found.name, "ploomes");
     assert_eq!(found.tables, ["sales", "customer_sales"]);
     assert_eq!(found.auth_profiles, ["ploomes"]);
@@ -218,7 +216,7 @@ async fn inspect_shows_what_a_plugin_asks_for_and_a_pinned_digest_is_enforced() 
     );
     assert!(found.imports.iter().any(|i| i == "connector:host/db@0.2.0"));
     assert!(found.exports.iter().any(|e| e == "run"));
-    let bytes = std::fs::read(&wasm).unwrap();
+    let bytes = std::fs::read(wasm).unwrap();
     assert_eq!(found.size, bytes.len() as u64);
     let text = found.to_string();
     assert!(
@@ -229,9 +227,11 @@ async fn inspect_shows_what_a_plugin_asks_for_and_a_pinned_digest_is_enforced() 
     let db = TestDb::sqlite().unwrap();
     let (code, _) = cli(&db, KIT, &["inspect", wasm.to_str().unwrap(), "--json"]).await;
     assert_eq!(code, 0);
-    let kit = connector_host::runner::Runner::inspect(&connector_tests::plugin("testkit"))
-        .await
-        .unwrap();
+    let kit = connector_host::runner::Runner::inspect(std::path::Path::new(
+        connector_tests::wasm::TESTKIT,
+    ))
+    .await
+    .unwrap();
     let pinned = format!("{KIT}sha256 = \"{}\"\n", kit.sha256);
     assert_eq!(cli(&db, &pinned, &["validate"]).await.0, 0);
     let wrong = format!("{KIT}sha256 = \"{}\"\n", "0".repeat(64));

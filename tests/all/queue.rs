@@ -4,7 +4,6 @@ use connector_host::store::{JobFilter, RunStatus, Store};
 use connector_tests::db::TestDb;
 use connector_tests::host::{start, FakeEnv, TestHost};
 use serde_json::{json, Value};
-use sqlx::Row;
 
 /// A testkit connector that enqueues `jobs` when run with job "enqueue".
 fn kit(jobs: Value, extra: &str) -> String {
@@ -43,22 +42,13 @@ async fn enqueue(host: &TestHost) -> Vec<i64> {
 
 async fn items(store: &Store) -> Vec<String> {
     let sql = "SELECT id FROM kit_items ORDER BY id";
-    match store {
-        Store::Sqlite { host, .. } => sqlx::query(sql)
-            .fetch_all(host)
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get(0))
-            .collect(),
-        Store::Postgres { pool } => sqlx::query(sql)
-            .fetch_all(pool)
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get(0))
-            .collect(),
-    }
+    store
+        .fetch_as::<(String,)>(sql)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(id,)| id)
+        .collect()
 }
 
 async fn job(store: &Store, id: i64) -> connector_host::store::JobRecord {

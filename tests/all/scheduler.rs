@@ -581,13 +581,11 @@ async fn a_cpu_bound_run_keeps_its_lease_while_it_computes() {
     // knows it is alive; another host does not.
     let id = runner.active_runs()[0];
     let past = (Utc::now() - Span::seconds(60)).to_rfc3339();
-    let Store::Sqlite { host, .. } = &runner.store else {
-        unreachable!()
-    };
-    sqlx::query("UPDATE runs SET lease_until = $1 WHERE id = $2")
-        .bind(&past)
-        .bind(id)
-        .execute(host)
+    runner
+        .store
+        .execute_sql(&format!(
+            "UPDATE runs SET lease_until = '{past}' WHERE id = {id}"
+        ))
         .await
         .unwrap();
     assert!(a.daemon.sweep(Utc::now()).await.unwrap().is_empty());

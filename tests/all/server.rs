@@ -50,10 +50,7 @@ async fn serving(db: &TestDb, text: &str) -> (TestDaemon, SocketAddr) {
 }
 
 async fn count(store: &Store, sql: &str) -> i64 {
-    match store {
-        Store::Sqlite { host, .. } => sqlx::query_scalar(sql).fetch_one(host).await.unwrap(),
-        Store::Postgres { pool } => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
-    }
+    store.fetch_scalar(sql).await.unwrap()
 }
 
 fn client() -> reqwest::Client {
@@ -709,7 +706,7 @@ async fn a_replaced_plugin_file_is_reloaded() {
     let db = TestDb::sqlite().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let wasm = dir.path().join("connector.wasm");
-    std::fs::copy(connector_tests::plugin("testkit"), &wasm).unwrap();
+    std::fs::copy(connector_tests::wasm::TESTKIT, &wasm).unwrap();
     let text = format!(
         "[connectors.swap]\nplugin = {:?}\ntables = [\"kit_items\", \"sample_events\"]\n",
         wasm.display().to_string()
@@ -718,7 +715,7 @@ async fn a_replaced_plugin_file_is_reloaded() {
     assert_eq!(d.daemon.runner().connectors()["swap"].info.name, "testkit");
     // Deploy a new build of the plugin: write beside, then rename over the old file.
     let staged = dir.path().join("connector.wasm.new");
-    std::fs::copy(connector_tests::plugin("sample"), &staged).unwrap();
+    std::fs::copy(connector_tests::wasm::SAMPLE, &staged).unwrap();
     std::fs::rename(&staged, &wasm).unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     while d.daemon.stats.reloads.load(Ordering::Relaxed) == 0 {

@@ -192,14 +192,7 @@ async fn a_null_does_not_pin_a_parameter_type_for_later_calls() {
             "sqlite" => "CREATE TABLE probe (id INTEGER PRIMARY KEY, small INTEGER, amount REAL)",
             _ => "CREATE TABLE probe (id BIGINT PRIMARY KEY, small INTEGER, amount NUMERIC)",
         };
-        match &host.runner.store {
-            connector_host::store::Store::Sqlite { host: pool, .. } => {
-                sqlx::query(create).execute(pool).await.unwrap();
-            }
-            connector_host::store::Store::Postgres { pool } => {
-                sqlx::query(create).execute(pool).await.unwrap();
-            }
-        }
+        host.runner.store.execute_sql(create).await.unwrap();
         let req = RunRequest {
             job: Some("sql-calls".into()),
             ..RunRequest::manual()

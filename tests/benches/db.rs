@@ -11,7 +11,7 @@
 //! from TEST_POSTGRES_URL). Figures go to BENCHMARKS.md.
 
 use connector_host::runner::RunRequest;
-use connector_host::store::Store;
+use connector_host::store::{Backend, Store};
 use connector_tests::db::TestDb;
 use connector_tests::host::{start, FakeEnv, TestHost};
 use std::sync::Arc;
@@ -35,35 +35,28 @@ async fn create_table(store: &Store) {
         "CREATE TABLE bench_rows (id BIGINT PRIMARY KEY, name TEXT, qty BIGINT, price DOUBLE PRECISION, \
          active BOOLEAN, note TEXT, city TEXT, stage BIGINT, score DOUBLE PRECISION, at TIMESTAMPTZ)",
     );
-    match store {
-        Store::Sqlite { host, .. } => drop(sqlx::query(sqlite).execute(host).await.unwrap()),
-        Store::Postgres { pool } => drop(sqlx::query(pg).execute(pool).await.unwrap()),
-    }
+    let sql = match store.backend() {
+        Backend::Sqlite => sqlite,
+        Backend::Postgres => pg,
+    };
+    store.execute_sql(sql).await.unwrap();
 }
 
-/// The same statement the host builds: `?` placeholders on SQLite, `$N` on PostgreSQL.
+/// The statement the host builds for `db.upsert` (its own builder).
 fn upsert_sql(rows: usize, sqlite: bool) -> String {
-    let mut sql = format!("INSERT INTO bench_rows ({}) VALUES ", COLUMNS.join(", "));
-    for r in 0..rows {
-        if r > 0 {
-            sql.push_str(", ");
-        }
-        let cells: Vec<String> = (0..10)
-            .map(|c| {
-                if sqlite {
-                    "?".to_owned()
-                } else {
-                    format!("${}", r * 10 + c + 1)
-                }
-            })
-            .collect();
-        sql.push_str(&format!("({})", cells.join(", ")));
-    }
-    let set: Vec<String> = COLUMNS[1..]
-        .iter()
-        .map(|c| format!("{c} = excluded.{c}"))
-        .collect();
-    sql + &format!(" ON CONFLICT (id) DO UPDATE SET {}", set.join(", "))
+    let columns: Vec<String> = COLUMNS.iter().map(|c| (*c).to_owned()).collect();
+    let backend = if sqlite {
+        Backend::Sqlite
+    } else {
+        Backend::Postgres
+    };
+    connector_host::capabilities::db::upsert_sql(
+        "bench_rows",
+        &columns,
+        &["id".to_owned()],
+        rows,
+        backend,
+    )
 }
 
 /// The same rows the testkit's upsert-bench job writes, through sqlx, in one transaction.
@@ -162,20 +155,11 @@ async fn upserts(db: &TestDb, rows: i64) {
 }
 
 async fn drop_rows(store: &Store) {
-    match store {
-        Store::Sqlite { host, .. } => drop(
-            sqlx::query("DELETE FROM bench_rows")
-                .execute(host)
-                .await
-                .unwrap(),
-        ),
-        Store::Postgres { pool } => drop(
-            sqlx::query("TRUNCATE bench_rows")
-                .execute(pool)
-                .await
-                .unwrap(),
-        ),
-    }
+    let sql = match store.backend() {
+        Backend::Sqlite => "DELETE FROM bench_rows",
+        Backend::Postgres => "TRUNCATE bench_rows",
+    };
+    store.execute_sql(sql).await.unwrap();
 }
 
 async fn queue(db: &TestDb, jobs: i64, workers: usize) {

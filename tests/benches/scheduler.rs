@@ -186,7 +186,7 @@ async fn memory_per_plugin(plugins: u64) {
     for i in 0..=plugins {
         // Distinct files, so nothing is shared through the compile cache's identity.
         let path = copies.path().join(format!("p{i}.wasm"));
-        let mut bytes = std::fs::read(connector_tests::plugin("testkit")).unwrap();
+        let mut bytes = std::fs::read(connector_tests::wasm::TESTKIT).unwrap();
         // A custom section makes each file (and so each compiled module) distinct.
         let name = format!("copy{i}");
         bytes.push(0);
@@ -215,7 +215,7 @@ async fn memory_per_plugin(plugins: u64) {
         host_one,
         plugins + 1,
         host_many,
-        std::fs::metadata(connector_tests::plugin("testkit"))
+        std::fs::metadata(connector_tests::wasm::TESTKIT)
             .unwrap()
             .len()
             / 1024

@@ -14,7 +14,22 @@ pub use fake_upstreams as fake;
 
 use std::path::PathBuf;
 
-/// The `.wasm` file of plugin crate `name`, built by this crate's build script.
+/// The `.wasm` files the build script built, one constant per plugin crate (`wasm::TESTKIT`).
+pub mod wasm {
+    include!(concat!(env!("OUT_DIR"), "/wasm.rs"));
+}
+
+/// The `.wasm` file of plugin crate `name` (for names that come from text, such as a manifest's
+/// `{plugin:NAME}`); panics naming the plugins there are when there is no such plugin.
 pub fn plugin(name: &str) -> PathBuf {
-    PathBuf::from(env!("PLUGINS_WASM_DIR")).join(format!("{name}.wasm"))
+    match wasm::ALL.iter().find(|(n, _)| *n == name) {
+        Some((_, path)) => PathBuf::from(path),
+        None => {
+            let known: Vec<&str> = wasm::ALL.iter().map(|(n, _)| *n).collect();
+            panic!(
+                "no plugin named {name:?}; the build made {}",
+                known.join(", ")
+            )
+        }
+    }
 }

@@ -246,3 +246,72 @@ impl WriterHold {
             .map(|(who, since)| format!("{who}, for {}s", since.elapsed().as_secs()))
     }
 }
+
+/// SQL text over either backend, for tests, benchmarks and demos that look at tables directly
+/// (the host's own code names its SQL per backend where they differ).
+#[doc(hidden)]
+impl Store {
+    /// Executes `sql` (through the writer on SQLite); the rows it affected.
+    pub async fn execute_sql(&self, sql: &str) -> Result<u64> {
+        on_writer!(self, pool => Ok(sqlx::query(sql).execute(pool).await?.rows_affected()))
+    }
+
+    /// Every row of `sql`, decoded as `T` (a tuple, say).
+    pub async fn fetch_as<T>(&self, sql: &str) -> Result<Vec<T>>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+            + Send
+            + Unpin,
+    {
+        on_pool!(self, pool => Ok(sqlx::query_as(sql).fetch_all(pool).await?))
+    }
+
+    /// The one value `sql` selects.
+    pub async fn fetch_scalar<T>(&self, sql: &str) -> Result<T>
+    where
+        T: for<'r> sqlx::Decode<'r, sqlx::Sqlite>
+            + sqlx::Type<sqlx::Sqlite>
+            + for<'r> sqlx::Decode<'r, sqlx::Postgres>
+            + sqlx::Type<sqlx::Postgres>
+            + Send
+            + Unpin,
+    {
+        on_pool!(self, pool => Ok(sqlx::query_scalar(sql).fetch_one(pool).await?))
+    }
+
+    /// The column names and rows of `sql`, every value as text (NULL as empty): for printing a
+    /// query's answer.
+    pub async fn fetch_text(&self, sql: &str) -> Result<(Vec<String>, Vec<Vec<String>>)> {
+        use sqlx::{Column, Row};
+        fn cell<'r, R: Row>(row: &'r R, i: usize) -> String
+        where
+            usize: sqlx::ColumnIndex<R>,
+            Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+            Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+            Option<f64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+        {
+            if let Ok(v) = row.try_get::<Option<String>, _>(i) {
+                return v.unwrap_or_default();
+            }
+            if let Ok(v) = row.try_get::<Option<i64>, _>(i) {
+                return v.map_or(String::new(), |v| v.to_string());
+            }
+            row.try_get::<Option<f64>, _>(i)
+                .ok()
+                .flatten()
+                .map_or(String::new(), |v| v.to_string())
+        }
+        on_pool!(self, pool => {
+            let rows = sqlx::query(sql).fetch_all(pool).await?;
+            let header = rows.first().map_or(Vec::new(), |r| {
+                r.columns().iter().map(|c| c.name().to_owned()).collect()
+            });
+            let cells = rows
+                .iter()
+                .map(|r| (0..r.len()).map(|i| cell(r, i)).collect())
+                .collect();
+            Ok((header, cells))
+        })
+    }
+}

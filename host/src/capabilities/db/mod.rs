@@ -259,8 +259,10 @@ fn is_identifier(s: &str) -> bool {
 /// Builds one multi-row `INSERT … ON CONFLICT (key) DO UPDATE` for `rows` rows.
 /// Placeholders are `?` on SQLite: it looks every named one (`$7`) up by name while it prepares
 /// the statement, which makes a 10,000-parameter statement take ~100 ms; anonymous ones bind in
-/// order at no such cost.
-fn upsert_sql(
+/// order at no such cost. Public for the benchmarks' native baselines, which send the same
+/// statements.
+#[doc(hidden)]
+pub fn upsert_sql(
     table: &str,
     columns: &[String],
     key: &[String],

@@ -58,10 +58,7 @@ async fn runner(
 /// Enqueue-to-completion of every completed job, in milliseconds.
 async fn latencies(store: &Store) -> Vec<f64> {
     let sql = "SELECT CAST(created_at AS TEXT), CAST(finished_at AS TEXT) FROM queue_jobs WHERE status = 'completed'";
-    let rows: Vec<(String, String)> = match store {
-        Store::Sqlite { host, .. } => sqlx::query_as(sql).fetch_all(host).await.unwrap(),
-        Store::Postgres { pool } => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
-    };
+    let rows: Vec<(String, String)> = store.fetch_as(sql).await.unwrap();
     let parse = |s: &str| -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s)
             .or_else(|_| DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f%#z"))

@@ -119,13 +119,6 @@ impl Demo for Commerce7Demo {
 }
 
 async fn execute(store: &Store, sql: &str) -> anyhow::Result<()> {
-    match store {
-        Store::Sqlite { host, .. } => {
-            sqlx::query(sql).execute(host).await?;
-        }
-        Store::Postgres { pool } => {
-            sqlx::query(sql).execute(pool).await?;
-        }
-    }
+    store.execute_sql(sql).await?;
     Ok(())
 }

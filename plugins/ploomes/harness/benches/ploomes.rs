@@ -30,8 +30,9 @@ mod sql;
 #[path = "../../../sdk/src/time.rs"]
 mod time;
 
+use connector_host::capabilities::db::upsert_sql;
 use connector_host::runner::{RunOutcome, RunRequest};
-use connector_host::store::Store;
+use connector_host::store::{Backend, Store};
 use connector_tests::db::TestDb;
 use connector_tests::fake::{max_in_any_window, FakeServer, Quota, QuotaAnswer};
 use connector_tests::host::{start, FakeEnv};
@@ -271,13 +272,13 @@ impl Tx {
     async fn upsert(&mut self, table: &str, columns: &[&str], key: &str, rows: &[Vec<Cell>]) {
         let per_statement = (32_766 / columns.len()).clamp(1, 1000);
         for chunk in rows.chunks(per_statement) {
-            let sql = upsert_sql(
-                table,
-                columns,
-                key,
-                chunk.len(),
-                matches!(self, Tx::Sqlite(_)),
-            );
+            let backend = match self {
+                Tx::Sqlite(_) => Backend::Sqlite,
+                Tx::Pg(_) => Backend::Postgres,
+            };
+            let columns: Vec<String> = columns.iter().map(|c| (*c).to_owned()).collect();
+            // The host's own statement builder.
+            let sql = upsert_sql(table, &columns, &[key.to_owned()], chunk.len(), backend);
             let flat: Vec<Cell> = chunk.iter().flatten().cloned().collect();
             self.execute(&sql, &flat).await;
         }
@@ -307,40 +308,6 @@ macro_rules! column {
             Fetched::Pg(r) => r.iter().map(|r| r.get::<$t, _>($i)).collect::<Vec<$t>>(),
         }
     };
-}
-
-/// The host's `upsert_sql`: `?` placeholders on SQLite (named ones are slow to prepare in large
-/// statements), `$n` on PostgreSQL.
-fn upsert_sql(table: &str, columns: &[&str], key: &str, rows: usize, sqlite: bool) -> String {
-    let n = columns.len();
-    let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
-    for r in 0..rows {
-        if r > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        for c in 0..n {
-            if c > 0 {
-                sql.push_str(", ");
-            }
-            if sqlite {
-                sql.push('?');
-            } else {
-                sql.push_str(&format!("${}", r * n + c + 1));
-            }
-        }
-        sql.push(')');
-    }
-    let updates: Vec<String> = columns
-        .iter()
-        .filter(|c| **c != key)
-        .map(|c| format!("{c} = excluded.{c}"))
-        .collect();
-    sql.push_str(&format!(
-        " ON CONFLICT ({key}) DO UPDATE SET {}",
-        updates.join(", ")
-    ));
-    sql
 }
 
 struct Native {

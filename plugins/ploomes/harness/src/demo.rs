@@ -67,10 +67,7 @@ async fn top_customers(store: &Store) -> anyhow::Result<String> {
                CAST(days_since_last_purchase AS BIGINT) \
                FROM customer_sales ORDER BY total_revenue DESC, customer_id LIMIT 10";
     type Top = (Option<String>, Option<String>, f64, i64, i64, Option<i64>);
-    let rows: Vec<Top> = match store {
-        Store::Sqlite { host, .. } => sqlx::query_as(sql).fetch_all(host).await?,
-        Store::Postgres { pool } => sqlx::query_as(sql).fetch_all(pool).await?,
-    };
+    let rows: Vec<Top> = store.fetch_as(sql).await?;
     let rows: Vec<Vec<String>> = rows
         .into_iter()
         .enumerate()

@@ -7,7 +7,6 @@ use crate::fake::ApiKey;
 use crate::setup::{populate, FakePortal};
 use connector_host::cli::table;
 use connector_host::runner::{RunRequest, Runner};
-use connector_host::store::Store;
 use connector_tests::demo::{BoxFuture, Demo, Played, Setup};
 
 /// People the demo spreads over the two sources.
@@ -53,22 +52,11 @@ impl Demo for PortalDemo {
                        CAST(updated AS BIGINT), CAST(merged AS BIGINT), CAST(conflicts AS BIGINT) \
                        FROM sync_metadata ORDER BY id";
             type Row = (String, String, i64, i64, i64, i64, i64);
-            let rows: Vec<Row> = match &runner.store {
-                Store::Sqlite { host, .. } => sqlx::query_as(sql).fetch_all(host).await?,
-                Store::Postgres { pool } => sqlx::query_as(sql).fetch_all(pool).await?,
-            };
-            let leads: i64 = match &runner.store {
-                Store::Sqlite { host, .. } => {
-                    sqlx::query_scalar("SELECT COUNT(*) FROM leads")
-                        .fetch_one(host)
-                        .await?
-                }
-                Store::Postgres { pool } => {
-                    sqlx::query_scalar("SELECT COUNT(*) FROM leads")
-                        .fetch_one(pool)
-                        .await?
-                }
-            };
+            let rows: Vec<Row> = runner.store.fetch_as(sql).await?;
+            let leads: i64 = runner
+                .store
+                .fetch_scalar("SELECT COUNT(*) FROM leads")
+                .await?;
             let cells: Vec<Vec<String>> = rows
                 .iter()
                 .map(|(source, status, f, i, u, m, c)| {

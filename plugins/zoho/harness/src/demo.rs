@@ -95,45 +95,7 @@ impl Demo for ZohoDemo {
 
 /// Runs one of the README's queries and renders its rows, every value as text.
 async fn query_table(store: &Store, sql: &str) -> anyhow::Result<String> {
-    use sqlx::{Column, Row};
-    fn cell<'r, R: Row>(row: &'r R, i: usize) -> String
-    where
-        usize: sqlx::ColumnIndex<R>,
-        Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-        Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    {
-        if let Ok(v) = row.try_get::<Option<String>, _>(i) {
-            return v.unwrap_or_default();
-        }
-        row.try_get::<Option<i64>, _>(i)
-            .ok()
-            .flatten()
-            .map_or(String::new(), |v| v.to_string())
-    }
-    let (header, rows): (Vec<String>, Vec<Vec<String>>) = match store {
-        Store::Sqlite { host, .. } => {
-            let rows = sqlx::query(sql).fetch_all(host).await?;
-            let header = rows.first().map_or(Vec::new(), |r| {
-                r.columns().iter().map(|c| c.name().to_owned()).collect()
-            });
-            let cells = rows
-                .iter()
-                .map(|r| (0..r.len()).map(|i| cell(r, i)).collect())
-                .collect();
-            (header, cells)
-        }
-        Store::Postgres { pool } => {
-            let rows = sqlx::query(sql).fetch_all(pool).await?;
-            let header = rows.first().map_or(Vec::new(), |r| {
-                r.columns().iter().map(|c| c.name().to_owned()).collect()
-            });
-            let cells = rows
-                .iter()
-                .map(|r| (0..r.len()).map(|i| cell(r, i)).collect())
-                .collect();
-            (header, cells)
-        }
-    };
+    let (header, rows) = store.fetch_text(sql).await?;
     if rows.is_empty() {
         return Ok("(none)\n".into());
     }

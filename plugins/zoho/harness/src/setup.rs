@@ -173,13 +173,6 @@ pub fn upsert_sql(packages: &[Package], updated_at: &str) -> String {
 pub async fn seed(store: &Store, packages: &[Package]) -> anyhow::Result<()> {
     let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let sql = upsert_sql(packages, &now);
-    match store {
-        Store::Sqlite { host, .. } => {
-            sqlx::query(&sql).execute(host).await?;
-        }
-        Store::Postgres { pool } => {
-            sqlx::query(&sql).execute(pool).await?;
-        }
-    }
+    store.execute_sql(&sql).await?;
     Ok(())
 }
