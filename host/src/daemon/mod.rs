@@ -1,5 +1,6 @@
-//! The long-running host behind `connector-host serve`: the firing loop, abandoned-run
-//! recovery, queue workers, hot reload and graceful shutdown, around one swappable [`Runner`].
+//! The long-running host behind `connector-host serve` (`server::serve` starts its loops): the
+//! firing loop, abandoned-run recovery, queue workers, alerts, hot reload and graceful shutdown,
+//! around one swappable [`Runner`].
 //!
 //! Several hosts may share one PostgreSQL; none talks to another. Each fires every schedule it
 //! knows, and the database decides who runs what (`store::fires`). Every step that depends on
