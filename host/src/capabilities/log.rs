@@ -168,10 +168,9 @@ impl LogCap {
         }
     }
 
-    /// The call's stdout and stderr, logged as this call's `info` and `warn` events on the same
-    /// budget.
-    pub fn stdio(&self) -> (super::stdio::StdioSink, super::stdio::StdioSink) {
-        super::stdio::StdioSink::pair(self.connector.clone(), self.call, self.budget.clone())
+    /// Whose events these are, and the budget they draw on (stdout and stderr share it).
+    pub fn parts(&self) -> (Arc<str>, CallRef, Arc<LogBudget>) {
+        (self.connector.clone(), self.call, self.budget.clone())
     }
 
     /// Log events dropped past the call's cap.

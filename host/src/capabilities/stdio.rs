@@ -2,7 +2,7 @@
 //! up to a per-run byte budget; the tail of stderr is kept to explain a trap (a Rust panic
 //! message is printed there just before the trap).
 
-use super::log::{sanitize, CallRef, LogBudget};
+use super::log::{sanitize, CallRef, LogBudget, LogCap};
 use crate::limits;
 use std::io;
 use std::pin::Pin;
@@ -33,6 +33,13 @@ pub struct StdioSink {
 }
 
 impl StdioSink {
+    /// The stdout and stderr of the call `log` serves, logged as its `info` and `warn` events
+    /// on its budget.
+    pub fn for_call(log: &LogCap) -> (StdioSink, StdioSink) {
+        let (connector, call, budget) = log.parts();
+        StdioSink::pair(connector, call, budget)
+    }
+
     /// A stdout sink and a stderr sink sharing one byte budget, and the call's log budget.
     pub fn pair(
         connector: Arc<str>,

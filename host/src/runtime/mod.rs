@@ -68,7 +68,7 @@ pub struct RunData {
 impl RunData {
     /// Store data for a call with the prepared `caps`, under `memory_limit` bytes.
     pub fn new(caps: Caps, memory_limit: u64) -> Self {
-        let (stdout, stderr) = caps.log.stdio();
+        let (stdout, stderr) = StdioSink::for_call(&caps.log);
         let wasi = WasiCtx::builder()
             .stdout(stdout.clone())
             .stderr(stderr.clone())
