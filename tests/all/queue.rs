@@ -1,5 +1,5 @@
 use chrono::{Duration as Span, Utc};
-use connector_host::runner::{JobStatus, RunRequest, Runner};
+use connector_host::runner::{JobBatch, JobStatus, RunRequest, Runner};
 use connector_host::store::{JobFilter, RunStatus, Store};
 use connector_tests::db::TestDb;
 use connector_tests::host::{start, FakeEnv, TestHost};
@@ -294,10 +294,10 @@ async fn a_lease_left_by_a_dead_worker_expires_and_the_job_runs_again() {
         let lease = std::time::Duration::from_secs(300);
         let taken = r
             .store
-            .lease_job(&["kit".to_owned()], "dead", now, lease)
+            .lease_jobs(&["kit".to_owned()], "dead", now, lease, 1)
             .await
             .unwrap()
-            .unwrap();
+            .remove(0);
         assert_eq!(taken.id, id);
         assert!(
             r.process_next_job("live", now + Span::minutes(4))
@@ -389,6 +389,54 @@ async fn a_dedup_key_keeps_one_unfinished_job_per_key() {
         // Once finished, the key is free again.
         let again = enqueue(&host).await;
         assert!(again[0] > ids[2], "{again:?} vs {ids:?}");
+        host.runner.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_leases_jobs_in_batches_and_hands_back_the_unstarted_ones_when_stopped() {
+    for db in TestDb::all("queue_batch").await.unwrap() {
+        let jobs: Vec<Value> = (0..40).map(|_| json!({ "kind": "ok" })).collect();
+        let host = start(&db, &kit(Value::Array(jobs), ""), &FakeEnv::default())
+            .await
+            .unwrap();
+        let r = &host.runner;
+        let ids = enqueue(&host).await;
+        assert_eq!(ids.len(), 40);
+        // Stopped after the first of a batch of three: the other two go back unattempted.
+        let checks = std::sync::atomic::AtomicUsize::new(0);
+        let stop = || checks.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 1;
+        let mut batch = JobBatch::with_size(3);
+        let done = r
+            .work_batch("w", Utc::now(), &mut batch, &stop)
+            .await
+            .unwrap();
+        assert_eq!(done.len(), 1, "{}", db.backend);
+        assert_eq!(done[0].status, JobStatus::Completed);
+        let first = done[0].job.id;
+        let listed = r.store.list_jobs(&JobFilter::default(), 100).await.unwrap();
+        let pending: Vec<_> = listed
+            .iter()
+            .filter(|j| j.status == "pending" && j.attempts == 0)
+            .collect();
+        assert_eq!(pending.len(), 39, "{}: {listed:?}", db.backend);
+        assert!(
+            listed.iter().all(|j| j.status != "processing"),
+            "{}: a released job is still held: {listed:?}",
+            db.backend
+        );
+        // The rest, in batches: each delivered once, oldest first, on its first attempt.
+        let done = r.drain_queue("w", 100).await.unwrap();
+        let mut order: Vec<i64> = done.iter().map(|o| o.job.id).collect();
+        assert_eq!(order.len(), 39, "{}", db.backend);
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
+        assert!(done
+            .iter()
+            .all(|o| o.status == JobStatus::Completed && o.job.attempts == 1));
+        order.push(first);
+        order.sort();
+        assert_eq!(order, ids, "{}", db.backend);
+        assert_eq!(items(&r.store).await.len(), 40, "{}", db.backend);
         host.runner.shutdown().await;
     }
 }

@@ -16,7 +16,7 @@ mod reload;
 pub use reload::Loader;
 
 use crate::manifest::{Overlap, ScheduleConfig};
-use crate::runner::{RunOutcome, RunRequest, Runner};
+use crate::runner::{JobBatch, RunOutcome, RunRequest, Runner};
 use crate::store::TriggerKind;
 use crate::store::{Claim, FireClaim, FireKey};
 use chrono::{DateTime, Utc};
@@ -744,12 +744,17 @@ impl Daemon {
     /// One queue worker: delivers due jobs until stopped; finishes the job in hand first.
     pub async fn worker_loop(self: Arc<Self>, n: u32) {
         let mut stop = self.stop.subscribe();
+        let mut batch = JobBatch::default();
         while !*stop.borrow() {
             let runner = self.runner();
             let worker = format!("{}/worker-{n}", runner.host_id());
-            match runner.process_next_job(&worker, self.clock.now()).await {
-                Ok(Some(_)) => continue,
-                Ok(None) => {}
+            let stopping = || *self.stop.borrow();
+            match runner
+                .work_batch(&worker, self.clock.now(), &mut batch, &stopping)
+                .await
+            {
+                Ok(done) if !done.is_empty() => continue,
+                Ok(_) => {}
                 Err(e) => tracing::warn!(error = format!("{e:#}"), "queue worker"),
             }
             tokio::select! {

@@ -50,6 +50,54 @@ pub struct JobOutcome {
     pub retry_at: Option<DateTime<Utc>>,
 }
 
+/// How many jobs a worker leases at once. It starts at one and doubles (up to
+/// [`JobBatch::MAX`]) while jobs finish quickly, so a backlog of short jobs costs one lease
+/// statement per batch; after a slow batch it falls back to one, so a slow job never holds
+/// others back that another worker could take.
+#[derive(Debug, Clone, Copy)]
+pub struct JobBatch {
+    size: usize,
+}
+
+impl Default for JobBatch {
+    fn default() -> Self {
+        JobBatch { size: 1 }
+    }
+}
+
+impl JobBatch {
+    /// The largest batch.
+    pub const MAX: usize = 32;
+    /// A batch whose jobs took longer than this each on average was slow.
+    const QUICK: std::time::Duration = std::time::Duration::from_millis(20);
+
+    /// A batch of `size` jobs to start with (1 to [`JobBatch::MAX`]).
+    pub fn with_size(size: usize) -> Self {
+        JobBatch {
+            size: size.clamp(1, Self::MAX),
+        }
+    }
+
+    /// How many jobs to lease next.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Adapts the size to how long `delivered` jobs took.
+    fn record(&mut self, delivered: usize, took: std::time::Duration) {
+        let full = delivered >= self.size;
+        self.size = if delivered > 0 && took / delivered as u32 <= Self::QUICK {
+            if full {
+                (self.size * 2).min(Self::MAX)
+            } else {
+                self.size
+            }
+        } else {
+            1
+        };
+    }
+}
+
 impl Runner {
     /// Delivers the next due job of this host's connectors, if any, as worker `worker` at time
     /// `now` (the clock is a parameter so tests can move it).
@@ -58,7 +106,56 @@ impl Runner {
         worker: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<JobOutcome>> {
-        let queue = &self.manifest.queue;
+        let mut batch = JobBatch::default();
+        let mut done = self.work_batch(worker, now, &mut batch, &|| false).await?;
+        Ok(done.pop())
+    }
+
+    /// Leases a batch of due jobs (as many as `batch` says) as worker `worker` at `now`, and
+    /// delivers them one after the other; returns what happened to each. When `stop` turns
+    /// true, the jobs not yet started go back to the queue at once, their attempt not counted.
+    pub async fn work_batch(
+        &self,
+        worker: &str,
+        now: DateTime<Utc>,
+        batch: &mut JobBatch,
+        stop: &(dyn Fn() -> bool + Sync),
+    ) -> Result<Vec<JobOutcome>> {
+        let jobs = self.lease_jobs(worker, now, batch.size()).await?;
+        let started = Instant::now();
+        let mut done = Vec::with_capacity(jobs.len());
+        let mut held = jobs.into_iter();
+        while let Some(job) = held.next() {
+            if stop() {
+                let rest: Vec<i64> = std::iter::once(job.id).chain(held.map(|j| j.id)).collect();
+                self.store.release_leased(&rest, worker, Utc::now()).await?;
+                break;
+            }
+            // The clock moves on while the batch is delivered.
+            let at = now + chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
+            match self.deliver_job(job, worker, at).await {
+                Ok(outcome) => done.push(outcome),
+                Err(e) => {
+                    let rest: Vec<i64> = held.map(|j| j.id).collect();
+                    if let Err(r) = self.store.release_leased(&rest, worker, Utc::now()).await {
+                        tracing::warn!(error = format!("{r:#}"), "cannot return queue jobs");
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        batch.record(done.len(), started.elapsed());
+        Ok(done)
+    }
+
+    /// Leases up to `max` due jobs of this host's unpaused connectors, after returning the
+    /// jobs of dead workers to the queue (at most once a second).
+    async fn lease_jobs(
+        &self,
+        worker: &str,
+        now: DateTime<Utc>,
+        max: usize,
+    ) -> Result<Vec<LeasedJob>> {
         // Expired leases are rare (a host died); looking for them once a second is plenty.
         let due = {
             let mut last = self
@@ -81,17 +178,25 @@ impl Runner {
             .filter(|c| !paused.contains(c))
             .cloned()
             .collect();
-        let Some(job) = self
-            .store
-            .lease_job(&names, worker, now, queue.lease)
-            .await?
-        else {
-            return Ok(None);
-        };
+        self.store
+            .lease_jobs(&names, worker, now, self.manifest.queue.lease, max)
+            .await
+    }
+
+    /// Delivers one leased job at `now`: `handle-job` in a fresh instance, then its writes and
+    /// completion committed together, or the attempt recorded as failed.
+    async fn deliver_job(
+        &self,
+        job: LeasedJob,
+        worker: &str,
+        now: DateTime<Utc>,
+    ) -> Result<JobOutcome> {
+        let queue = &self.manifest.queue;
         let leased_at = Instant::now();
         let loaded = &self.connectors[&job.connector];
         // A job may run until its lease is nearly up, and never past the connector's timeout.
-        let timeout = loaded.config.timeout.min(queue.lease.mul_f64(0.9));
+        let left = (job.lease_until - now).to_std().unwrap_or_default();
+        let timeout = loaded.config.timeout.min(left.mul_f64(0.9));
         let wit_job = Job {
             id: job.id as u64,
             kind: job.kind.clone(),
@@ -117,23 +222,23 @@ impl Runner {
                 match complete_job(&mut called.data.caps.tx, job.id, worker, rows).await {
                     Ok(true) => match self.settle(&mut called.data, true).await {
                         Ok(()) => {
-                            return Ok(Some(JobOutcome {
+                            return Ok(JobOutcome {
                                 job,
                                 status: JobStatus::Completed,
                                 error: None,
                                 retry_at: None,
-                            }))
+                            })
                         }
                         Err(f) => f,
                     },
                     Ok(false) => {
                         let _ = self.settle(&mut called.data, false).await;
-                        return Ok(Some(JobOutcome {
+                        return Ok(JobOutcome {
                             job,
                             status: JobStatus::LostLease,
                             error: None,
                             retry_at: None,
-                        }));
+                        });
                     }
                     Err(e) => {
                         let (kind, message) = super::describe_error(&e);
@@ -181,12 +286,12 @@ impl Runner {
         } else {
             JobStatus::Failed
         };
-        Ok(Some(JobOutcome {
+        Ok(JobOutcome {
             job,
             status,
             error: Some(error),
             retry_at,
-        }))
+        })
     }
 
     /// The connectors paused as a whole at `now` (their jobs wait), read at most once a second.
@@ -220,12 +325,47 @@ impl Runner {
     /// Delivers due jobs until none is left (or `max` were delivered); returns what happened.
     pub async fn drain_queue(&self, worker: &str, max: usize) -> Result<Vec<JobOutcome>> {
         let mut done = Vec::new();
+        let mut batch = JobBatch::default();
         while done.len() < max {
-            match self.process_next_job(worker, Utc::now()).await? {
-                Some(outcome) => done.push(outcome),
-                None => break,
+            batch.size = batch.size.min(max - done.len());
+            let delivered = self
+                .work_batch(worker, Utc::now(), &mut batch, &|| false)
+                .await?;
+            if delivered.is_empty() {
+                break;
             }
+            done.extend(delivered);
         }
         Ok(done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::JobBatch;
+    use std::time::Duration;
+
+    #[test]
+    fn a_batch_doubles_while_full_and_quick_and_falls_back_to_one_when_slow() {
+        let quick = Duration::from_millis(1);
+        let mut b = JobBatch::default();
+        b.record(1, quick);
+        assert_eq!(b.size(), 2);
+        b.record(2, quick * 2);
+        assert_eq!(b.size(), 4);
+        // Fewer jobs were due than asked for: no reason to ask for more.
+        b.record(3, quick * 3);
+        assert_eq!(b.size(), 4);
+        for _ in 0..10 {
+            b.record(b.size(), quick);
+        }
+        assert_eq!(b.size(), JobBatch::MAX);
+        // One slow job in the batch is enough to go back to one at a time.
+        b.record(JobBatch::MAX, Duration::from_secs(2));
+        assert_eq!(b.size(), 1);
+        b.record(0, Duration::ZERO);
+        assert_eq!(b.size(), 1);
+        assert_eq!(JobBatch::with_size(0).size(), 1);
+        assert_eq!(JobBatch::with_size(1000).size(), JobBatch::MAX);
     }
 }

@@ -11,7 +11,7 @@ mod webhook;
 pub use crate::bindings::connector::host::connector_types::Webhook;
 pub use inspect::{InspectedMigration, Inspection};
 pub use invoke::{describe_error, Failed};
-pub use jobs::{JobOutcome, JobStatus};
+pub use jobs::{JobBatch, JobOutcome, JobStatus};
 pub use webhook::WebhookOutcome;
 
 use crate::bindings::connector::host::connector_types::{Info, RunContext, Trigger};

@@ -25,6 +25,10 @@ pub struct LeasedJob {
     pub attempts: u32,
     /// Deliveries before it is failed.
     pub max_attempts: u32,
+    /// When it became due.
+    pub run_after: DateTime<Utc>,
+    /// When this worker's lease on it runs out.
+    pub lease_until: DateTime<Utc>,
 }
 
 /// One row of `queue list`.
@@ -78,16 +82,19 @@ impl Store {
         Ok(n)
     }
 
-    /// Leases the next due job of one of `connectors` for `lease`; `None` when nothing is due.
-    pub async fn lease_job(
+    /// Leases up to `limit` due jobs of `connectors` for `lease`, oldest due first; empty when
+    /// nothing is due. One statement whatever `limit` is, so a worker that leases a batch pays
+    /// the round trips once.
+    pub async fn lease_jobs(
         &self,
         connectors: &[String],
         worker: &str,
         now: DateTime<Utc>,
         lease: Duration,
-    ) -> Result<Option<LeasedJob>> {
-        if connectors.is_empty() {
-            return Ok(None);
+        limit: usize,
+    ) -> Result<Vec<LeasedJob>> {
+        if connectors.is_empty() || limit == 0 {
+            return Ok(Vec::new());
         }
         let until = now + chrono::Duration::from_std(lease).unwrap_or_default();
         let lock = match self {
@@ -95,48 +102,93 @@ impl Store {
             Store::Postgres { .. } => " FOR UPDATE SKIP LOCKED",
         };
         let sql = format!(
-            "UPDATE queue_jobs SET status = 'processing', attempts = attempts + 1, \
+            // Picked once, in a materialised CTE: PostgreSQL may run an `IN (subquery)` more
+            // than once per statement, and each run skips what the previous locked, leasing
+            // more than the limit.
+            "WITH picked AS MATERIALIZED (SELECT id FROM queue_jobs WHERE status = 'pending' \
+                AND run_after <= $3 AND connector IN ({}) ORDER BY run_after, id LIMIT $4{lock}) \
+             UPDATE queue_jobs SET status = 'processing', attempts = attempts + 1, \
              lease_until = $1, leased_by = $2, updated_at = $3 \
-             WHERE id = (SELECT id FROM queue_jobs WHERE status = 'pending' AND run_after <= $3 \
-                AND connector IN ({}) ORDER BY run_after, id LIMIT 1{lock}) \
-             AND status = 'pending' \
-             RETURNING id, connector, kind, payload, attempts, max_attempts",
-            placeholders(4, connectors.len())
+             WHERE id IN (SELECT id FROM picked) AND status = 'pending' \
+             RETURNING id, connector, kind, payload, attempts, max_attempts, run_after",
+            placeholders(5, connectors.len())
         );
-        let row = match self {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = match self {
             // One statement on the writer connection.
             Store::Sqlite { writer, .. } => {
-                let mut q = sqlx::query(&sql).bind(until).bind(worker).bind(now);
+                let mut q = sqlx::query(&sql)
+                    .bind(until)
+                    .bind(worker)
+                    .bind(now)
+                    .bind(limit);
                 for c in connectors {
                     q = q.bind(c);
                 }
-                let row = q
-                    .fetch_optional(writer)
+                let rows = q
+                    .fetch_all(writer)
                     .await
-                    .context("cannot lease a queue job")?;
-                row.map(to_job)
+                    .context("cannot lease queue jobs")?;
+                rows.into_iter()
+                    .map(|r| to_job(r, until))
+                    .collect::<Result<Vec<_>>>()?
             }
             Store::Postgres { pool } => {
-                let mut tx = pool.begin().await.context("cannot lease a queue job")?;
-                // A lease lost in a crash leaves the job pending, to be leased again: no need
+                // A lease lost in a crash leaves the jobs pending, to be leased again: no need
                 // to wait for the WAL flush (it was most of the cost of a delivery).
-                sqlx::query("SELECT set_config('synchronous_commit', 'off', true)")
-                    .execute(&mut *tx)
+                let mut tx = pool
+                    .begin_with("BEGIN; SET LOCAL synchronous_commit = off")
                     .await
-                    .context("cannot lease a queue job")?;
-                let mut q = sqlx::query(&sql).bind(until).bind(worker).bind(now);
+                    .context("cannot lease queue jobs")?;
+                let mut q = sqlx::query(&sql)
+                    .bind(until)
+                    .bind(worker)
+                    .bind(now)
+                    .bind(limit);
                 for c in connectors {
                     q = q.bind(c);
                 }
-                let row = q
-                    .fetch_optional(&mut *tx)
+                let rows = q
+                    .fetch_all(&mut *tx)
                     .await
-                    .context("cannot lease a queue job")?;
-                tx.commit().await.context("cannot lease a queue job")?;
-                row.map(to_job)
+                    .context("cannot lease queue jobs")?;
+                tx.commit().await.context("cannot lease queue jobs")?;
+                rows.into_iter()
+                    .map(|r| to_job(r, until))
+                    .collect::<Result<Vec<_>>>()?
             }
         };
-        row.transpose()
+        let mut jobs = rows;
+        // RETURNING keeps no order: deliver the oldest due first.
+        jobs.sort_by_key(|j| (j.run_after, j.id));
+        Ok(jobs)
+    }
+
+    /// Hands jobs that `worker` leased but did not start back to the queue at once, without
+    /// counting the attempt; returns how many.
+    pub async fn release_leased(
+        &self,
+        ids: &[i64],
+        worker: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let sql = format!(
+            "UPDATE queue_jobs SET status = 'pending', lease_until = NULL, leased_by = NULL, \
+             attempts = attempts - 1, updated_at = $2 \
+             WHERE status = 'processing' AND leased_by = $1 AND id IN ({})",
+            placeholders(3, ids.len())
+        );
+        on_writer!(self, pool => {
+            let mut q = sqlx::query(&sql).bind(worker).bind(now);
+            for id in ids {
+                q = q.bind(id);
+            }
+            q.execute(pool).await.map(|r| r.rows_affected())
+        })
+        .context("cannot return leased queue jobs")
     }
 
     /// Records a failed attempt: back to `pending` at `retry_at`, or `failed` (dead letter) when
@@ -268,12 +320,13 @@ impl Store {
 }
 
 /// Reads a leased job from a `RETURNING` row of either backend.
-fn to_job<R>(r: R) -> Result<LeasedJob>
+fn to_job<R>(r: R, lease_until: DateTime<Utc>) -> Result<LeasedJob>
 where
     R: Row,
     usize: sqlx::ColumnIndex<R>,
     for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
     for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> DateTime<Utc>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
 {
     Ok(LeasedJob {
         id: r.try_get(0)?,
@@ -282,6 +335,8 @@ where
         payload: r.try_get(3)?,
         attempts: r.try_get::<i64, _>(4)? as u32,
         max_attempts: r.try_get::<i64, _>(5)? as u32,
+        run_after: r.try_get(6)?,
+        lease_until,
     })
 }
 
