@@ -153,8 +153,9 @@ enum Open {
     Postgres {
         tx: Transaction<'static, Postgres>,
         savepoint: Savepoint,
-        /// The server process behind the connection, to cancel a statement we stop reading.
-        pid: i32,
+        /// The server process behind the connection, to cancel a statement we stop reading;
+        /// learnt with the first plugin statement's savepoint.
+        pid: Option<i32>,
     },
 }
 
@@ -266,18 +267,27 @@ impl RunTx {
         if matches!(self.open, Open::Idle) {
             self.open = self.begin().await?;
         }
-        if let Open::Postgres { tx, savepoint, .. } = &mut self.open {
+        if let Open::Postgres { tx, savepoint, pid } = &mut self.open {
             let fresh_savepoint = match (access.plugin(), *savepoint) {
                 _ if access == Access::PluginWriteContinued => None,
                 (false, _) | (true, Savepoint::Fresh) => None,
-                (true, Savepoint::None) => Some(format!("SAVEPOINT {SAVEPOINT}")),
+                // The first plugin statement: learn the backend's pid with the savepoint, so
+                // a statement read past its cap can be cancelled.
+                (true, Savepoint::None) => {
+                    Some(format!("SAVEPOINT {SAVEPOINT}; SELECT pg_backend_pid()"))
+                }
                 (true, Savepoint::Behind) => Some(format!(
                     "RELEASE SAVEPOINT {SAVEPOINT}; SAVEPOINT {SAVEPOINT}"
                 )),
             };
             if let Some(sql) = fresh_savepoint {
-                if let Err(e) = (&mut **tx).execute(sqlx::raw_sql(&sql)).await {
-                    return Err(self.poison("the run's transaction", e));
+                match (&mut **tx).fetch_all(sqlx::raw_sql(&sql)).await {
+                    Ok(rows) => {
+                        if let Some(row) = rows.last() {
+                            *pid = sqlx::Row::try_get::<i32, _>(row, 0).ok().or(*pid);
+                        }
+                    }
+                    Err(e) => return Err(self.poison("the run's transaction", e)),
                 }
                 *savepoint = Savepoint::Fresh;
             }
@@ -358,29 +368,22 @@ impl RunTx {
                 Ok(Open::Sqlite(write))
             }
             Store::Postgres { pool } => {
-                let mut tx = tokio::time::timeout(self.remaining(), pool.begin())
+                let ms = self.remaining().as_millis().clamp(1, i32::MAX as u128);
+                let sync = if self.relaxed_commit { "off" } else { "on" };
+                // One round trip. Our own numbers only: nothing from the plugin reaches this
+                // text.
+                let begin = format!(
+                    "BEGIN; SET LOCAL statement_timeout = {ms}; \
+                     SET LOCAL synchronous_commit = {sync}"
+                );
+                let tx = tokio::time::timeout(self.remaining(), pool.begin_with(begin))
                     .await
                     .map_err(|_| WitError::Timeout)?
                     .map_err(|e| internal("opening the run's transaction", e))?;
-                let ms = self.remaining().as_millis().clamp(1, i32::MAX as u128);
-                let sync = if self.relaxed_commit { "off" } else { "on" };
-                // Our own numbers only: nothing from the plugin reaches this text.
-                let sql = format!(
-                    "SET LOCAL statement_timeout = {ms}; SET LOCAL synchronous_commit = {sync}; \
-                     SELECT pg_backend_pid()"
-                );
-                let rows = (&mut *tx)
-                    .fetch_all(sqlx::raw_sql(&sql))
-                    .await
-                    .map_err(|e| internal("opening the run's transaction", e))?;
-                let pid = rows
-                    .last()
-                    .and_then(|r| sqlx::Row::try_get::<i32, _>(r, 0).ok())
-                    .unwrap_or(0);
                 Ok(Open::Postgres {
                     tx,
                     savepoint: Savepoint::None,
-                    pid,
+                    pid: None,
                 })
             }
         }
@@ -424,7 +427,9 @@ impl RunTx {
     /// to its savepoint; the transaction lives on.
     pub async fn statement_abandoned(&mut self, why: WitError) -> WitError {
         let target = match (&self.open, &self.store) {
-            (Open::Postgres { pid, .. }, Store::Postgres { pool }) => Some((*pid, pool.clone())),
+            (Open::Postgres { pid: Some(pid), .. }, Store::Postgres { pool }) => {
+                Some((*pid, pool.clone()))
+            }
             _ => None,
         };
         if let Some((pid, pool)) = target {

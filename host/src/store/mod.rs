@@ -116,6 +116,9 @@ pub enum Store {
     },
 }
 
+/// A pooled PostgreSQL connection idle this long is pinged before it is handed out.
+const IDLE_PING_AFTER: Duration = Duration::from_secs(2);
+
 impl Store {
     /// Connects to `url` (`sqlite://path` or `postgres://…`), creating a SQLite file if missing.
     pub async fn connect(url: &str) -> Result<Store> {
@@ -174,6 +177,17 @@ impl Store {
             let pool = PgPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(10))
+                // A connection in steady use is not pinged before every use (a round trip
+                // per transaction); one that sat idle is, so a restarted server costs no run.
+                .test_before_acquire(false)
+                .before_acquire(|conn, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for >= IDLE_PING_AFTER {
+                            sqlx::Connection::ping(conn).await?;
+                        }
+                        Ok(true)
+                    })
+                })
                 .connect_with(opts)
                 .await
                 .with_context(|| format!("cannot connect to postgres at {}", redact::url(url)))?;

@@ -3,8 +3,8 @@
 //! `connector-host run` on one SQLite file.
 //!
 //! On PostgreSQL each pool keeps a log of granted starts in `rate_limit_grants`; a grant is
-//! decided under a per-pool advisory lock and timed by the database's clock, so hosts with
-//! skewed clocks still agree. On SQLite the log lives in a small file beside the database
+//! decided in one round trip by a server-side function (migration 0012) under a per-pool
+//! advisory lock and timed by the database's clock, so hosts with skewed clocks still agree. On SQLite the log lives in a small file beside the database
 //! (`<db>.rate-limits`), read and rewritten under an exclusive file lock: the database's own
 //! write lock cannot serve, since a run may hold it for seconds and every request start would
 //! wait behind it. Processes on one machine share one clock.
@@ -47,73 +47,19 @@ impl Store {
             }
         };
         let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
-        let mut tx = pool
-            .begin()
+        // One round trip (migration 0012 has the function and why it exists).
+        let wait_ms: i64 = sqlx::query_scalar("SELECT connector_host_grant_rate($1, $2, $3)")
+            .bind(name)
+            .bind(i32::try_from(limit).unwrap_or(i32::MAX))
+            .bind(window_ms)
+            .fetch_one(pool)
             .await
             .context("cannot reach the shared rate limit")?;
-        sqlx::query(
-            "SELECT pg_advisory_xact_lock(hashtext('connector-host rate limit'), hashtext($1))",
-        )
-        .bind(name)
-        .execute(&mut *tx)
-        .await
-        .context("cannot lock the shared rate limit")?;
-        let closed: Option<(DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
-            "SELECT closed_until, clock_timestamp() FROM rate_limit_closures \
-             WHERE pool = $1 AND closed_until > clock_timestamp()",
-        )
-        .bind(name)
-        .fetch_optional(&mut *tx)
-        .await
-        .context("cannot read the shared rate limit")?;
-        if let Some((until, now)) = closed {
-            tx.commit()
-                .await
-                .context("cannot read the shared rate limit")?;
-            let wait = (until - now).to_std().unwrap_or_default();
-            return Ok(Err(wait.max(Duration::from_millis(1))));
-        }
-        sqlx::query(
-            "DELETE FROM rate_limit_grants WHERE pool = $1 \
-             AND granted_at <= clock_timestamp() - $2 * interval '1 millisecond'",
-        )
-        .bind(name)
-        .bind(window_ms)
-        .execute(&mut *tx)
-        .await
-        .context("cannot read the shared rate limit")?;
-        // The start that would overflow the window if this one were granted: the `limit`-th
-        // newest. Room when there are fewer than `limit` starts in the window.
-        let (count, oldest, now): (i64, Option<DateTime<Utc>>, DateTime<Utc>) = sqlx::query_as(
-            "SELECT COUNT(*), \
-               (SELECT granted_at FROM rate_limit_grants WHERE pool = $1 \
-                ORDER BY granted_at DESC OFFSET $2 - 1 LIMIT 1), clock_timestamp() \
-             FROM rate_limit_grants WHERE pool = $1",
-        )
-        .bind(name)
-        .bind(i64::from(limit))
-        .fetch_one(&mut *tx)
-        .await
-        .context("cannot read the shared rate limit")?;
-        if count < i64::from(limit) {
-            sqlx::query(
-                "INSERT INTO rate_limit_grants (pool, granted_at) VALUES ($1, clock_timestamp())",
-            )
-            .bind(name)
-            .execute(&mut *tx)
-            .await
-            .context("cannot record a rate-limit grant")?;
-            tx.commit()
-                .await
-                .context("cannot record a rate-limit grant")?;
-            return Ok(Ok(()));
-        }
-        tx.commit()
-            .await
-            .context("cannot read the shared rate limit")?;
-        let free_at = oldest.unwrap_or(now) + chrono::Duration::milliseconds(window_ms);
-        let wait = (free_at - now).to_std().unwrap_or_default();
-        Ok(Err(wait.max(Duration::from_millis(1))))
+        Ok(match u64::try_from(wait_ms) {
+            Ok(0) => Ok(()),
+            Ok(ms) => Err(Duration::from_millis(ms)),
+            Err(_) => Err(Duration::from_millis(1)),
+        })
     }
 }
 
