@@ -136,14 +136,25 @@ async fn the_grant_check_refuses_every_attack_and_passes_honest_sql() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_value_type_round_trips() {
-    for db in TestDb::all("roundtrip").await.unwrap() {
-        let host = start(&db, &script(&[]), &FakeEnv::default()).await.unwrap();
+    // Written by one INSERT, then by upserts (on PostgreSQL one array per column).
+    let dbs = TestDb::all("roundtrip").await.unwrap();
+    for (db, write) in dbs.iter().flat_map(|db| [(db, "execute"), (db, "upsert")]) {
+        let text = format!(
+            "[connectors.kit]\nplugin = {{plugin:testkit}}\ntables = [\"kit_items\"]\n\
+             settings = {{ write = \"{write}\" }}\n"
+        );
+        let host = start(db, &text, &FakeEnv::default()).await.unwrap();
         let req = RunRequest {
             job: Some("roundtrip".into()),
             ..RunRequest::manual()
         };
         let o = host.runner.run("kit", req).await.unwrap();
-        assert_eq!(o.status, RunStatus::Succeeded, "{}: {o:?}", db.backend);
+        assert_eq!(
+            o.status,
+            RunStatus::Succeeded,
+            "{} {write}: {o:?}",
+            db.backend
+        );
         let back: Vec<Value> = serde_json::from_str(o.summary.as_deref().unwrap()).unwrap();
         let doc = serde_json::json!({"a": [1, 2, {"b": null}], "c": "é✓"});
         assert_eq!(back[0], serde_json::json!({ "text": "rt" }));
@@ -165,6 +176,33 @@ async fn every_value_type_round_trips() {
             back[7],
             serde_json::json!({ "timestamp": "2025-07-10T19:22:31.250Z" })
         );
+        // Text where a timestamp belongs: PostgreSQL refuses it and the error names the
+        // column; SQLite, whose columns take any value, stores it.
+        match (db.backend, write) {
+            ("postgres", "upsert") => {
+                let refused = back
+                    .get(8)
+                    .and_then(|r| r["refused"].as_str())
+                    .unwrap_or_default();
+                assert!(
+                    refused.contains("Invalid") && refused.contains("column at"),
+                    "{refused}"
+                );
+            }
+            _ => assert_eq!(back.len(), 8, "{} {write}: {back:?}", db.backend),
+        }
+        if write == "upsert" {
+            // The row of NULLs went in, and its NULLs stayed NULL.
+            let nulls = connector_tests::db::scalar(
+                &db.url,
+                "SELECT count(*) FROM kit_items WHERE id = 'rt-nulls' AND n = 0 \
+                 AND label IS NULL AND score IS NULL AND flag IS NULL AND data IS NULL \
+                 AND doc IS NULL AND at IS NULL",
+            )
+            .await
+            .unwrap();
+            assert_eq!(nulls, 1, "{}", db.backend);
+        }
         host.runner.shutdown().await;
     }
 }

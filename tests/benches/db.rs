@@ -1,7 +1,8 @@
 //! Database benchmarks (PERFORMANCE.md B7, B8, B12), side by side in one process:
 //!
 //! - upsert of ROWS rows × 10 columns from a plugin (`db.upsert`, 1,000 rows per call) against
-//!   the same multi-row `INSERT … ON CONFLICT` statements sent by native Rust through sqlx; fresh
+//!   the same statements sent by native Rust through sqlx (multi-row `INSERT … ON CONFLICT` on
+//!   SQLite, `INSERT … SELECT … FROM UNNEST` on PostgreSQL), built by the host's builders; fresh
 //!   inserts and a second pass where every row conflicts; SQLite and PostgreSQL;
 //! - queue throughput: JOBS no-op jobs enqueued by a plugin, then delivered by one worker and by
 //!   WORKERS (default 4) at once, each job in
@@ -10,6 +11,8 @@
 //! `cargo bench -p connector-tests --bench db` (ROWS and JOBS from the environment; PostgreSQL
 //! from TEST_POSTGRES_URL). Figures go to BENCHMARKS.md.
 
+use connector_host::bindings::connector::host::db::Value;
+use connector_host::capabilities::db::{bind_unnest, upsert_sql, upsert_unnest_sql, ColumnType};
 use connector_host::runner::RunRequest;
 use connector_host::store::{Backend, Store};
 use connector_tests::db::TestDb;
@@ -42,20 +45,15 @@ async fn create_table(store: &Store) {
     store.execute_sql(sql).await.unwrap();
 }
 
-/// The statement the host builds for `db.upsert` (its own builder).
-fn upsert_sql(rows: usize, sqlite: bool) -> String {
+/// The statement the host builds for `db.upsert` on SQLite (its own builder).
+fn sqlite_upsert_sql(rows: usize) -> String {
     let columns: Vec<String> = COLUMNS.iter().map(|c| (*c).to_owned()).collect();
-    let backend = if sqlite {
-        Backend::Sqlite
-    } else {
-        Backend::Postgres
-    };
-    connector_host::capabilities::db::upsert_sql(
+    upsert_sql(
         "bench_rows",
         &columns,
         &["id".to_owned()],
         rows,
-        backend,
+        Backend::Sqlite,
     )
 }
 
@@ -63,13 +61,13 @@ fn upsert_sql(rows: usize, sqlite: bool) -> String {
 async fn native(store: &Store, rows: i64, round: i64) -> Duration {
     let at: chrono::DateTime<chrono::Utc> = "2025-07-10T16:22:31Z".parse().unwrap();
     let started = Instant::now();
-    macro_rules! run {
-        ($pool:expr, $sqlite:expr) => {{
-            let mut tx = $pool.begin().await.unwrap();
+    match store {
+        Store::Sqlite { host, .. } => {
+            let mut tx = host.begin().await.unwrap();
             let mut start = 0;
             while start < rows {
                 let end = (start + 1000).min(rows);
-                let sql = upsert_sql((end - start) as usize, $sqlite);
+                let sql = sqlite_upsert_sql((end - start) as usize);
                 let mut q = sqlx::query(&sql);
                 for i in start..end {
                     q = q
@@ -88,11 +86,40 @@ async fn native(store: &Store, rows: i64, round: i64) -> Duration {
                 start = end;
             }
             tx.commit().await.unwrap();
-        }};
-    }
-    match store {
-        Store::Sqlite { host, .. } => run!(host, true),
-        Store::Postgres { pool } => run!(pool, false),
+        }
+        Store::Postgres { pool } => {
+            // The host's PostgreSQL upsert: one array per column.
+            let columns: Vec<String> = COLUMNS.iter().map(|c| (*c).to_owned()).collect();
+            let mut tx = pool.begin().await.unwrap();
+            let mut start = 0;
+            while start < rows {
+                let end = (start + 1000).min(rows);
+                let chunk: Vec<Vec<Value>> = (start..end)
+                    .map(|i| {
+                        vec![
+                            Value::Integer(i),
+                            Value::Text(format!("customer {i} r{round}")),
+                            Value::Integer(i % 97),
+                            Value::Real(i as f64 * 1.25),
+                            Value::Boolean(i % 2 == 0),
+                            Value::Text("a short note about the deal".into()),
+                            Value::Text("São Paulo".into()),
+                            Value::Integer(i % 7),
+                            Value::Real(0.5),
+                            Value::Timestamp("2025-07-10T16:22:31Z".into()),
+                        ]
+                    })
+                    .collect();
+                let types = ColumnType::of_rows(&chunk, columns.len()).unwrap();
+                let sql = upsert_unnest_sql("bench_rows", &columns, &["id".to_owned()], &types);
+                bind_unnest(&sql, &chunk, &types)
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                start = end;
+            }
+            tx.commit().await.unwrap();
+        }
     }
     started.elapsed()
 }

@@ -31,6 +31,10 @@ const SETTINGS: &[(&str, &str)] = &[
     ("requests", "what http-script and http-loop send"),
     ("repeat", "how often http-script and http-loop send"),
     ("batch", "rows per upsert in upsert-bench"),
+    (
+        "write",
+        "how roundtrip writes: execute (the default) or upsert",
+    ),
     ("round", "a marker upsert-bench writes"),
     ("pages", "pages written by pages"),
     ("events", "log events log-flood emits"),
@@ -60,6 +64,8 @@ const JOBS: &[&str] = &[
     "sql-calls",
     "roundtrip",
     "upsert-bench",
+    "imports",
+    "cpu",
     "big-log",
     "pages",
     "write-past-deadline",
@@ -127,6 +133,8 @@ impl Connector for Testkit {
             "sql-calls" => sql_calls(),
             "roundtrip" => roundtrip(),
             "upsert-bench" => upsert_bench(),
+            "imports" => imports(),
+            "cpu" => cpu(&ctx),
             "enqueue-many" => {
                 let n: u64 = config::get_or("jobs", 1000)?;
                 for i in 0..n {
@@ -533,7 +541,8 @@ fn sql_calls() -> Result<RunSummary, Error> {
     Ok(RunSummary::new(serde_json::to_string(&outcomes)?))
 }
 
-/// Writes one value of every type and reads it back; the summary is the JSON of what came back.
+/// Writes one value of every type (by `execute`, or by `upsert` with `write = "upsert"`) and
+/// reads it back; the summary is the JSON of what came back.
 fn roundtrip() -> Result<RunSummary, Error> {
     let written = vec![
         Value::Text("rt".into()),
@@ -545,11 +554,38 @@ fn roundtrip() -> Result<RunSummary, Error> {
         Value::Json(r#"{"a":[1,2,{"b":null}],"c":"é✓"}"#.into()),
         Value::Timestamp("2025-07-10T16:22:31.250-03:00".into()),
     ];
-    db::execute(
-        "INSERT INTO kit_items (id, n, label, score, flag, data, doc, at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        &written,
-    )?;
+    let mut refused = None;
+    if config::get_or("write", "execute".to_owned())? == "upsert" {
+        // Twice (the second time every row conflicts), with a row of NULLs beside it, so a
+        // column may be all NULL, partly NULL or never NULL.
+        let cols = ["id", "n", "label", "score", "flag", "data", "doc", "at"];
+        let mut nulls = vec![Value::Null; cols.len()];
+        nulls[0] = Value::Text("rt-nulls".into());
+        nulls[1] = Value::Integer(0);
+        let mut first = written.clone();
+        first[1] = Value::Integer(0);
+        db::upsert("kit_items", &cols, &["id"], &[first, nulls.clone()])?;
+        db::upsert("kit_items", &cols, &["id"], &[written.clone(), nulls])?;
+        // A value the column cannot take: the error, not the run's end.
+        refused = db::upsert(
+            "kit_items",
+            &["id", "n", "at"],
+            &["id"],
+            &[vec![
+                Value::Text("rt-bad".into()),
+                Value::Integer(1),
+                Value::Text("not a time".into()),
+            ]],
+        )
+        .err()
+        .map(|e| format!("{e:?}"));
+    } else {
+        db::execute(
+            "INSERT INTO kit_items (id, n, label, score, flag, data, doc, at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &written,
+        )?;
+    }
     let rows = db::query(
         "SELECT id, n, label, score, flag, data, doc, at FROM kit_items WHERE id = $1",
         &[Value::Text("rt".into())],
@@ -568,6 +604,7 @@ fn roundtrip() -> Result<RunSummary, Error> {
             }
             Value::Timestamp(s) => serde_json::json!({ "timestamp": s }),
         })
+        .chain(refused.map(|e| serde_json::json!({ "refused": e })))
         .collect();
     Ok(RunSummary::new(serde_json::to_string(&back)?))
 }
@@ -608,6 +645,59 @@ fn sync() -> Result<RunSummary, Error> {
 }
 
 #[allow(clippy::empty_loop)]
+/// Times host import round trips from inside the guest (PERFORMANCE.md B2): a call that carries
+/// nothing (`config.get` of an empty key), one carrying a 1 KiB string (`config.get` of a long
+/// key) and one carrying a 64 KiB list (`db.execute` with a 64 KiB blob parameter, refused by
+/// the SQL guard before any database work). Counters are picoseconds per call.
+fn imports() -> Result<RunSummary, Error> {
+    use connector_sdk::bindings::connector::host::{config as raw_config, db as raw_db};
+    let calls: u64 = config::get_or("import_calls", 100_000)?;
+    let per_call = |n: u64, f: &mut dyn FnMut()| {
+        let started = std::time::Instant::now();
+        for _ in 0..n {
+            f();
+        }
+        (started.elapsed().as_nanos() * 1000 / u128::from(n.max(1))) as u64
+    };
+    let nop = per_call(calls, &mut || {
+        std::hint::black_box(raw_config::get(""));
+    });
+    let key = "k".repeat(1024);
+    let string = per_call(calls, &mut || {
+        std::hint::black_box(raw_config::get(&key));
+    });
+    let blob = [Value::Blob(vec![7u8; 64 * 1024])];
+    let list = per_call(calls / 10, &mut || {
+        let refused = raw_db::execute("", &blob);
+        assert!(refused.is_err(), "an empty statement is refused");
+    });
+    Ok(RunSummary::new("import round trips")
+        .counter("nop_ps", nop)
+        .counter("string_1k_ps", string)
+        .counter("list_64k_ps", list))
+}
+
+/// CPU-bound work and nothing else (PERFORMANCE.md B4): `iterations` (from the run input,
+/// default 100 million) rounds of xorshift, without a single host call, so the benchmark can
+/// time it from the host with and without epoch interruption.
+fn cpu(ctx: &RunContext) -> Result<RunSummary, Error> {
+    #[derive(serde::Deserialize)]
+    struct Input {
+        iterations: u64,
+    }
+    let n = ctx
+        .input_as::<Input>()?
+        .map_or(100_000_000, |i| i.iterations);
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for _ in 0..n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x = std::hint::black_box(x);
+    }
+    Ok(RunSummary::new("cpu").counter("x", x))
+}
+
 fn spin() -> Result<RunSummary, Error> {
     let mut x: u64 = 0;
     loop {

@@ -9,6 +9,7 @@ mod values;
 pub use guard::{
     check as check_sql, check_migration, Grants, MigrationStatement, Refusal, StatementKind,
 };
+pub use values::ColumnType;
 
 use super::progress::Progress;
 use super::tx::{Access, Conn, RunTx};
@@ -249,6 +250,78 @@ impl DbView<'_> {
     }
 }
 
+/// The column a PostgreSQL error about an UNNEST upsert points at: its position falls on the
+/// select list's `u.cN` (a type mismatch with the table) or on the array `$N` (bad input).
+fn unnest_column_at_fault<'c>(
+    e: &sqlx::Error,
+    sql: &str,
+    columns: &'c [String],
+    types: &[values::ColumnType],
+) -> Option<&'c String> {
+    let sqlx::Error::Database(db) = e else {
+        return None;
+    };
+    let pg = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()?;
+    let Some(sqlx::postgres::PgErrorPosition::Original(pos)) = pg.position() else {
+        return None;
+    };
+    let at = sql
+        .char_indices()
+        .nth(pos.saturating_sub(1))
+        .map(|(i, _)| i)?;
+    let rest = &sql[at..];
+    let (digits, base) = match (rest.strip_prefix("u.c"), rest.strip_prefix('$')) {
+        (Some(d), _) => (d, 0),
+        (None, Some(d)) => (d, 1),
+        _ => return None,
+    };
+    let n: usize = digits
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .ok()?;
+    columns
+        .iter()
+        .zip(types)
+        .filter(|(_, t)| t.array_sql().is_some())
+        .map(|(c, _)| c)
+        .nth(n.checked_sub(base)?)
+}
+
+impl DbView<'_> {
+    /// Runs an upsert built by [`upsert_unnest_sql`], its rows bound one array per column. The
+    /// statement is kept prepared: its text names every parameter's type.
+    async fn run_unnest(
+        &mut self,
+        sql: &str,
+        columns: &[String],
+        rows: &[Vec<Value>],
+        types: &[values::ColumnType],
+    ) -> Result<u64, WitError> {
+        let access = Access::PluginWrite;
+        let result = match self.tx.conn(access).await? {
+            Conn::Postgres(c) => bind_unnest(sql, rows, types)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected()),
+            _ => unreachable!("UNNEST upserts are built for PostgreSQL only"),
+        };
+        match result {
+            Ok(n) => Ok(n),
+            Err(e) => {
+                let column = unnest_column_at_fault(&e, sql, columns, types);
+                match (self.tx.statement_failed(access, e).await, column) {
+                    (WitError::Invalid(m), Some(c)) => {
+                        Err(WitError::Invalid(format!("{m} (column {c})")))
+                    }
+                    (other, _) => Err(other),
+                }
+            }
+        }
+    }
+}
+
 fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
@@ -287,6 +360,63 @@ pub fn upsert_sql(
         }
         sql.push(')');
     }
+    push_conflict(&mut sql, columns, key);
+    sql
+}
+
+/// Builds the PostgreSQL upsert that takes all its rows as one array per column
+/// (`INSERT … SELECT … FROM UNNEST($1::int8[], …) ON CONFLICT …`): the statement has one
+/// parameter per column whatever the number of rows, so the server parses and plans it once
+/// per connection instead of once per page; all-NULL columns are written as `NULL`. Public for
+/// the benchmarks' native baselines, which send the same statements.
+#[doc(hidden)]
+pub fn upsert_unnest_sql(
+    table: &str,
+    columns: &[String],
+    key: &[String],
+    types: &[ColumnType],
+) -> String {
+    let mut select = Vec::with_capacity(columns.len());
+    let mut arrays = Vec::new();
+    let mut names = Vec::new();
+    for t in types {
+        match t.array_sql() {
+            Some(array) => {
+                arrays.push(format!("${}::{array}", arrays.len() + 1));
+                names.push(format!("c{}", names.len()));
+                select.push(format!("u.c{}", names.len() - 1));
+            }
+            None => select.push("NULL".to_owned()),
+        }
+    }
+    let mut sql = format!(
+        "INSERT INTO {table} ({}) SELECT {} FROM UNNEST({}) AS u({})",
+        columns.join(", "),
+        select.join(", "),
+        arrays.join(", "),
+        names.join(", ")
+    );
+    push_conflict(&mut sql, columns, key);
+    sql
+}
+
+/// The statement [`upsert_unnest_sql`] built for `types` (from [`ColumnType::of_rows`]), with
+/// `rows` bound one array per column. Public for the benchmarks' native baselines.
+#[doc(hidden)]
+pub fn bind_unnest<'q>(
+    sql: &'q str,
+    rows: &'q [Vec<Value>],
+    types: &[ColumnType],
+) -> values::PgQuery<'q> {
+    types
+        .iter()
+        .enumerate()
+        .fold(sqlx::query(sql), |q, (col, t)| {
+            values::bind_pg_column(q, rows, col, *t)
+        })
+}
+
+fn push_conflict(sql: &mut String, columns: &[String], key: &[String]) {
     let updates: Vec<String> = columns
         .iter()
         .filter(|c| !key.contains(c))
@@ -301,7 +431,6 @@ pub fn upsert_sql(
             updates.join(", ")
         ));
     }
-    sql
 }
 
 impl wit::Host for DbView<'_> {
@@ -388,9 +517,21 @@ impl wit::Host for DbView<'_> {
         if rows.is_empty() {
             return Ok(Ok(0));
         }
+        let backend = self.tx.store().backend();
+        if backend == Backend::Postgres {
+            if let Some(types) = ColumnType::of_rows(&rows, columns.len()) {
+                let sql = upsert_unnest_sql(&table, &columns, &key, &types);
+                return Ok(match self.run_unnest(&sql, &columns, &rows, &types).await {
+                    Ok(n) => {
+                        self.cap.wrote(n);
+                        Ok(n)
+                    }
+                    Err(e) => Err(e),
+                });
+            }
+        }
         // Both backends bind at most 32,766 parameters per statement here (SQLite's limit).
         let per_statement = (32_766 / columns.len()).clamp(1, 1000);
-        let backend = self.tx.store().backend();
         let mut written = 0u64;
         for (n, chunk) in rows.chunks(per_statement).enumerate() {
             let sql = upsert_sql(&table, &columns, &key, chunk.len(), backend);

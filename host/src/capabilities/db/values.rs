@@ -112,6 +112,120 @@ pub fn bind_pg<'q>(q: PgQuery<'q>, v: &Value) -> PgQuery<'q> {
     }
 }
 
+/// The PostgreSQL array type one upsert column is sent as, when every value of the column has
+/// the same type (NULLs aside).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnType {
+    /// Only NULLs: written as a plain `NULL`, which takes the column's type.
+    Null,
+    Boolean,
+    Integer,
+    Real,
+    Text,
+    Json,
+    Timestamp,
+    Blob,
+}
+
+impl ColumnType {
+    fn of(v: &Value) -> ColumnType {
+        match v {
+            Value::Null => ColumnType::Null,
+            Value::Boolean(_) => ColumnType::Boolean,
+            Value::Integer(_) => ColumnType::Integer,
+            Value::Real(_) => ColumnType::Real,
+            Value::Text(_) => ColumnType::Text,
+            Value::Json(_) => ColumnType::Json,
+            Value::Timestamp(_) => ColumnType::Timestamp,
+            Value::Blob(_) => ColumnType::Blob,
+        }
+    }
+
+    /// The array type's name in SQL; `None` for an all-NULL column.
+    pub fn array_sql(self) -> Option<&'static str> {
+        Some(match self {
+            ColumnType::Null => return None,
+            ColumnType::Boolean => "boolean[]",
+            ColumnType::Integer => "int8[]",
+            ColumnType::Real => "float8[]",
+            ColumnType::Text => "text[]",
+            ColumnType::Json => "jsonb[]",
+            ColumnType::Timestamp => "timestamptz[]",
+            ColumnType::Blob => "bytea[]",
+        })
+    }
+
+    /// Each column's type when every column holds one type (NULLs aside) and at least one column
+    /// is not all NULL: then the rows can travel as one array per column. `None` otherwise.
+    pub fn of_rows(rows: &[Vec<Value>], ncols: usize) -> Option<Vec<ColumnType>> {
+        let mut types = vec![ColumnType::Null; ncols];
+        for row in rows {
+            for (t, v) in types.iter_mut().zip(row) {
+                match (ColumnType::of(v), *t) {
+                    (ColumnType::Null, _) => {}
+                    (found, ColumnType::Null) => *t = found,
+                    (found, known) if found == known => {}
+                    _ => return None,
+                }
+            }
+        }
+        types
+            .iter()
+            .any(|t| *t != ColumnType::Null)
+            .then_some(types)
+    }
+}
+
+/// Binds column `col` of `rows` as one array of type `t` (see [`ColumnType::of_rows`]).
+pub fn bind_pg_column<'q>(
+    q: PgQuery<'q>,
+    rows: &'q [Vec<Value>],
+    col: usize,
+    t: ColumnType,
+) -> PgQuery<'q> {
+    fn each<'q, T>(
+        rows: &'q [Vec<Value>],
+        col: usize,
+        f: fn(&'q Value) -> Option<T>,
+    ) -> Vec<Option<T>> {
+        rows.iter().map(|r| f(&r[col])).collect()
+    }
+    match t {
+        ColumnType::Null => q,
+        ColumnType::Boolean => q.bind(each(rows, col, |v| match v {
+            Value::Boolean(b) => Some(*b),
+            _ => None,
+        })),
+        ColumnType::Integer => q.bind(each(rows, col, |v| match v {
+            Value::Integer(i) => Some(*i),
+            _ => None,
+        })),
+        ColumnType::Real => q.bind(each(rows, col, |v| match v {
+            Value::Real(f) => Some(*f),
+            _ => None,
+        })),
+        ColumnType::Text => q.bind(each(rows, col, |v| match v {
+            Value::Text(s) => Some(s.as_str()),
+            _ => None,
+        })),
+        ColumnType::Json => q.bind(each(rows, col, |v| match v {
+            Value::Json(s) => Some(sqlx::types::Json(
+                serde_json::from_str::<serde_json::Value>(s).unwrap_or(serde_json::Value::Null),
+            )),
+            _ => None,
+        })),
+        // Checked before binding (`check_param`): every timestamp parses.
+        ColumnType::Timestamp => q.bind(each(rows, col, |v| match v {
+            Value::Timestamp(s) => parse_timestamp(s).ok(),
+            _ => None,
+        })),
+        ColumnType::Blob => q.bind(each(rows, col, |v| match v {
+            Value::Blob(b) => Some(b.as_slice()),
+            _ => None,
+        })),
+    }
+}
+
 /// A NULL (or, for an unparseable timestamp, text) parameter whose type PostgreSQL infers from
 /// context (OID 0).
 struct Untyped(Option<String>);
