@@ -16,6 +16,12 @@
 //!   30,000): wall time against the quota's floor and the busiest window seen by the server.
 //!   Skipped when `PLOOMES_BENCH_QUOTA=off`.
 //!
+//! - Against the floor and what users run today: each round also times the *download floor*
+//!   (the same pages fetched and parsed, nothing written) and a plain Node.js script doing the
+//!   sync the way cron scripts do (`benches/node/sync.mjs`: global `fetch`, `pg` /
+//!   `better-sqlite3`, one upsert per page, one aggregate query at the end). Its modules are
+//!   installed by `benches/node/setup.sh` the first time (npm); without Node it is skipped.
+//!
 //! `PLOOMES_BENCH_BACKENDS` (default `sqlite,postgres`) picks the backends of B6/B7/B8.
 //!
 //! Run with `cargo bench -p ploomes-harness --bench ploomes`.
@@ -30,9 +36,10 @@ mod sql;
 #[path = "../../../sdk/src/time.rs"]
 mod time;
 
-use connector_host::capabilities::db::upsert_sql;
+use connector_host::bindings::connector::host::db::Value;
+use connector_host::capabilities::db::{bind_unnest, upsert_sql, upsert_unnest_sql, ColumnType};
 use connector_host::runner::{RunOutcome, RunRequest};
-use connector_host::store::{Backend, Store};
+use connector_host::store::Backend;
 use connector_tests::db::TestDb;
 use connector_tests::fake::{max_in_any_window, FakeServer, Quota, QuotaAnswer};
 use connector_tests::host::{start, FakeEnv};
@@ -154,6 +161,19 @@ enum Cell {
     Time(i64),
 }
 
+impl Cell {
+    /// The value a plugin would send for this cell.
+    fn value(&self) -> Value {
+        match self {
+            Cell::Null => Value::Null,
+            Cell::Int(i) => Value::Integer(*i),
+            Cell::Real(f) => Value::Real(*f),
+            Cell::Text(s) => Value::Text(s.clone()),
+            Cell::Time(t) => Value::Timestamp(time::format_utc(*t)),
+        }
+    }
+}
+
 /// A `timestamptz` parameter (the host binds timestamps as chrono values; the binary format is
 /// microseconds since 2000-01-01).
 struct PgTime(i64);
@@ -201,6 +221,8 @@ enum Tx {
 enum Pool {
     Sqlite(SqlitePool),
     Pg(PgPool),
+    /// The download floor writes nothing.
+    None,
 }
 
 /// A result row, decoded by the caller's column types.
@@ -214,6 +236,7 @@ impl Tx {
         match pool {
             Pool::Sqlite(p) => Tx::Sqlite(p.begin().await.unwrap()),
             Pool::Pg(p) => Tx::Pg(p.begin().await.unwrap()),
+            Pool::None => unreachable!("the download floor writes nothing"),
         }
     }
 
@@ -268,8 +291,24 @@ impl Tx {
         }
     }
 
-    /// The multi-row `INSERT … ON CONFLICT` statements the host builds for `db.upsert`.
+    /// The statements the host builds for `db.upsert`: on PostgreSQL one array per column
+    /// (`INSERT … SELECT … FROM UNNEST`), elsewhere multi-row `INSERT … ON CONFLICT`.
     async fn upsert(&mut self, table: &str, columns: &[&str], key: &str, rows: &[Vec<Cell>]) {
+        if let Tx::Pg(t) = self {
+            let values: Vec<Vec<Value>> = rows
+                .iter()
+                .map(|r| r.iter().map(Cell::value).collect())
+                .collect();
+            let columns: Vec<String> = columns.iter().map(|c| (*c).to_owned()).collect();
+            if let Some(types) = ColumnType::of_rows(&values, columns.len()) {
+                let sql = upsert_unnest_sql(table, &columns, &[key.to_owned()], &types);
+                bind_unnest(&sql, &values, &types)
+                    .execute(&mut **t)
+                    .await
+                    .unwrap();
+                return;
+            }
+        }
         let per_statement = (32_766 / columns.len()).clamp(1, 1000);
         for chunk in rows.chunks(per_statement) {
             let backend = match self {
@@ -580,10 +619,15 @@ struct NativeRun {
     rss: u64,
 }
 
+/// The host's and the connector's tables, as a host start creates them, for the baselines.
+async fn create_schema(db: &TestDb, server: &FakeServer) {
+    let env = FakeEnv::with(&[("PLOOMES_API_KEY", KEY)]);
+    let host = start(db, &manifest(server, None), &env).await.unwrap();
+    host.runner.shutdown().await;
+}
+
 async fn native_sync(db: &TestDb, server: &FakeServer) -> NativeRun {
-    let store = Store::connect(&db.url).await.unwrap();
-    store.migrate().await.unwrap();
-    store.close().await;
+    create_schema(db, server).await;
     let pool = if db.backend == "postgres" {
         Pool::Pg(PgPool::connect(&db.url).await.unwrap())
     } else {
@@ -618,8 +662,111 @@ async fn native_sync(db: &TestDb, server: &FakeServer) -> NativeRun {
     match native.pool {
         Pool::Sqlite(p) => p.close().await,
         Pool::Pg(p) => p.close().await,
+        Pool::None => {}
     }
     NativeRun { sync, rss }
+}
+
+/// The download floor: the same pages the sync reads (the deals by keyset, then the contacts
+/// scan), fetched and parsed into JSON documents, nothing written.
+async fn download_floor(server: &FakeServer) -> Duration {
+    let native = Native {
+        http: reqwest::Client::new(),
+        base: server.base_url(),
+        pool: Pool::None,
+    };
+    let started = Instant::now();
+    let mut start = odata::Start::Beginning;
+    let mut deals = 0;
+    loop {
+        let page = native
+            .get(&odata::deals_url(&native.base, &start, None, PAGE))
+            .await;
+        deals += page.len();
+        let Some(last) = page.last() else { break };
+        if page.len() < PAGE as usize {
+            break;
+        }
+        start = odata::Start::After {
+            date: last["LastUpdateDate"].as_str().unwrap().to_owned(),
+            id: last["Id"].as_i64().unwrap(),
+        };
+    }
+    let mut after = 0;
+    loop {
+        let url = odata::contacts_scan_url(&native.base, after, None, odata::MAX_PAGE);
+        let page = native.get(&url).await;
+        after = page.last().map_or(after, |c| c["Id"].as_i64().unwrap());
+        if page.len() < odata::MAX_PAGE as usize {
+            break;
+        }
+    }
+    let took = started.elapsed();
+    assert_eq!(deals, 30_000);
+    took
+}
+
+/// The folder of the Node.js baseline (`node/sync.mjs`).
+fn node_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/node")
+}
+
+/// Whether the Node.js baseline can run, installing its modules the first time; why not when
+/// it cannot.
+fn node_ready() -> Result<(), String> {
+    let dir = node_dir();
+    let version = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .map_err(|e| format!("node is not installed ({e})"))?;
+    if !version.status.success() {
+        return Err("node --version failed".into());
+    }
+    let built = dir.join("node_modules/better-sqlite3/build/Release/better_sqlite3.node");
+    if !built.exists() || !dir.join("node_modules/pg").exists() {
+        println!("installing the Node baseline's modules (benches/node/setup.sh) …");
+        let setup = std::process::Command::new(dir.join("setup.sh"))
+            .output()
+            .map_err(|e| format!("cannot run benches/node/setup.sh: {e}"))?;
+        if !setup.status.success() {
+            return Err(format!(
+                "benches/node/setup.sh failed: {}",
+                String::from_utf8_lossy(&setup.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or_default()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The Node.js script's sync into a fresh database with the connector's tables, as timed by
+/// the script itself (first request to the end of its aggregate, after the database is open).
+async fn node_sync(db: &TestDb, server: &FakeServer) -> Duration {
+    create_schema(db, server).await;
+    let target = match db.url.strip_prefix("sqlite://") {
+        Some(path) => path.split('?').next().unwrap_or(path).to_owned(),
+        None => db.url.clone(),
+    };
+    let out = tokio::process::Command::new("node")
+        .arg(node_dir().join("sync.mjs"))
+        .env("BASE", server.base_url())
+        .env("KEY", KEY)
+        .env("DB", target)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the Node baseline failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Json = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["deals"], 30_000, "{report}");
+    let counted = fingerprint(db).await;
+    assert_eq!(counted.0, 30_000, "the Node baseline wrote every deal");
+    Duration::from_secs_f64(report["ms"].as_f64().unwrap() / 1000.0)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -692,6 +839,8 @@ async fn side_by_side(backend: &str, server: &FakeServer, rounds: usize) {
         }
     };
     let (mut plugin, mut resync, mut native) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut node, mut floor) = (Vec::new(), Vec::new());
+    let node_skipped = node_ready().err();
     let (mut plugin_rss, mut native_rss, mut requests) = (0, 0, 0);
     for _ in 0..rounds {
         let db = fresh().await;
@@ -711,13 +860,45 @@ async fn side_by_side(backend: &str, server: &FakeServer, rounds: usize) {
         );
         native.push(n.sync);
         native_rss = native_rss.max(n.rss);
+        drop(db);
+        if node_skipped.is_none() {
+            let db = fresh().await;
+            node.push(node_sync(&db, server).await);
+        }
+        floor.push(download_floor(server).await);
     }
+    let per_round = |a: &[Duration], b: &[Duration]| -> String {
+        a.iter()
+            .zip(b)
+            .map(|(a, b)| format!("{:.2}", a.as_secs_f64() / b.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let floor_ratios = per_round(&plugin, &floor);
+    let node_ratios = per_round(&plugin, &node);
     let ratios: Vec<String> = plugin
         .iter()
         .zip(&native)
         .map(|(p, n)| format!("{:.2}", p.as_secs_f64() / n.as_secs_f64()))
         .collect();
     let (p, r, n) = (median(plugin), median(resync), median(native));
+    let f = median(floor);
+    println!(
+        "B6/B7 {backend}: download floor (the same pages fetched and parsed, nothing written) {:.3} s; plugin / floor {:.2}x (per round {floor_ratios})",
+        f.as_secs_f64(),
+        p.as_secs_f64() / f.as_secs_f64()
+    );
+    match &node_skipped {
+        Some(why) => println!("B6/B7 {backend}: Node.js baseline skipped: {why}"),
+        None => {
+            let js = median(node);
+            println!(
+                "B6/B7 {backend}: Node.js script (fetch, one upsert per page, one aggregate) {:.3} s; plugin / Node {:.2}x (per round {node_ratios})",
+                js.as_secs_f64(),
+                p.as_secs_f64() / js.as_secs_f64()
+            );
+        }
+    }
     println!(
         "B6/B7 {backend}: 30,000 deals, {requests} requests: plugin {:.3} s ({:.0} rows/s), native {:.3} s ({:.0} rows/s), ratio plugin/native {:.2}x (medians of {rounds})",
         p.as_secs_f64(),
