@@ -229,6 +229,12 @@ impl RunTx {
         self.dry_run
     }
 
+    /// Whether the call never opened the transaction (it wrote nothing; on PostgreSQL it ran
+    /// no statement at all) and nothing went wrong in it.
+    pub fn untouched(&self) -> bool {
+        matches!(self.open, Open::Idle) && self.poisoned.is_none()
+    }
+
     /// A note on a long wait for SQLite's write lock, for the run record.
     pub fn lock_wait(&self) -> Option<&str> {
         self.lock_wait.as_deref()

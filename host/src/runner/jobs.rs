@@ -1,6 +1,7 @@
-//! Delivering queued jobs: lease the next due job, call the plugin's `handle-job` in a fresh
-//! instance, and commit the job's writes together with its completion — or roll them back and
-//! schedule the next attempt (`base · 2^attempts`, capped), or dead-letter it.
+//! Delivering queued jobs: lease a batch of due jobs, call the plugin's `handle-job` for each in
+//! a fresh instance, and commit each job's writes together with its completion (the jobs that
+//! wrote nothing complete together at the end of the batch) — or roll them back and schedule
+//! the next attempt (`base · 2^attempts`, capped), or dead-letter it.
 
 use super::invoke::CallSpec;
 use super::{Failed, Runner};
@@ -35,6 +36,14 @@ impl JobStatus {
             JobStatus::LostLease => "lost-lease",
         }
     }
+}
+
+/// What delivering one job left to do.
+enum Delivered {
+    /// Settled: committed with its writes, or its failure recorded.
+    Done(JobOutcome),
+    /// Succeeded without writing anything: its completion is recorded with the batch's.
+    Unwritten(LeasedJob),
 }
 
 /// One delivery.
@@ -124,25 +133,53 @@ impl Runner {
         let jobs = self.lease_jobs(worker, now, batch.size()).await?;
         let started = Instant::now();
         let mut done = Vec::with_capacity(jobs.len());
+        let mut unwritten = Vec::new();
         let mut held = jobs.into_iter();
+        let mut failure = None;
         while let Some(job) = held.next() {
             if stop() {
                 let rest: Vec<i64> = std::iter::once(job.id).chain(held.map(|j| j.id)).collect();
-                self.store.release_leased(&rest, worker, Utc::now()).await?;
+                if let Err(e) = self.store.release_leased(&rest, worker, Utc::now()).await {
+                    failure = Some(e);
+                }
                 break;
             }
             // The clock moves on while the batch is delivered.
             let at = now + chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
             match self.deliver_job(job, worker, at).await {
-                Ok(outcome) => done.push(outcome),
+                Ok(Delivered::Done(outcome)) => done.push(outcome),
+                Ok(Delivered::Unwritten(job)) => unwritten.push(job),
                 Err(e) => {
                     let rest: Vec<i64> = held.map(|j| j.id).collect();
                     if let Err(r) = self.store.release_leased(&rest, worker, Utc::now()).await {
                         tracing::warn!(error = format!("{r:#}"), "cannot return queue jobs");
                     }
-                    return Err(e);
+                    failure = Some(e);
+                    break;
                 }
             }
+        }
+        // Jobs that wrote nothing complete together, in one statement.
+        if !unwritten.is_empty() {
+            let ids: Vec<i64> = unwritten.iter().map(|j| j.id).collect();
+            let completed = self.store.complete_jobs(&ids, worker, Utc::now()).await?;
+            for job in unwritten {
+                let status = if completed.contains(&job.id) {
+                    JobStatus::Completed
+                } else {
+                    JobStatus::LostLease
+                };
+                done.push(JobOutcome {
+                    job,
+                    status,
+                    error: None,
+                    retry_at: None,
+                });
+            }
+            done.sort_by_key(|o| (o.job.run_after, o.job.id));
+        }
+        if let Some(e) = failure {
+            return Err(e);
         }
         batch.record(done.len(), started.elapsed());
         Ok(done)
@@ -190,7 +227,7 @@ impl Runner {
         job: LeasedJob,
         worker: &str,
         now: DateTime<Utc>,
-    ) -> Result<JobOutcome> {
+    ) -> Result<Delivered> {
         let queue = &self.manifest.queue;
         let leased_at = Instant::now();
         let loaded = &self.connectors[&job.connector];
@@ -217,28 +254,32 @@ impl Runner {
             })
             .await;
         let failed = match called.result {
+            // Nothing to commit with the completion: it joins the batch's (see `work_batch`).
+            Ok(()) if called.data.caps.tx.untouched() => {
+                return Ok(Delivered::Unwritten(job));
+            }
             Ok(()) => {
                 let rows = called.data.caps.db.rows_written;
                 match complete_job(&mut called.data.caps.tx, job.id, worker, rows).await {
                     Ok(true) => match self.settle(&mut called.data, true).await {
                         Ok(()) => {
-                            return Ok(JobOutcome {
+                            return Ok(Delivered::Done(JobOutcome {
                                 job,
                                 status: JobStatus::Completed,
                                 error: None,
                                 retry_at: None,
-                            })
+                            }))
                         }
                         Err(f) => f,
                     },
                     Ok(false) => {
                         let _ = self.settle(&mut called.data, false).await;
-                        return Ok(JobOutcome {
+                        return Ok(Delivered::Done(JobOutcome {
                             job,
                             status: JobStatus::LostLease,
                             error: None,
                             retry_at: None,
-                        });
+                        }));
                     }
                     Err(e) => {
                         let (kind, message) = super::describe_error(&e);
@@ -286,12 +327,12 @@ impl Runner {
         } else {
             JobStatus::Failed
         };
-        Ok(JobOutcome {
+        Ok(Delivered::Done(JobOutcome {
             job,
             status,
             error: Some(error),
             retry_at,
-        })
+        }))
     }
 
     /// The connectors paused as a whole at `now` (their jobs wait), read at most once a second.

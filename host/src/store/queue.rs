@@ -164,6 +164,52 @@ impl Store {
         Ok(jobs)
     }
 
+    /// Marks jobs that `worker` delivered and that wrote nothing completed, in one statement;
+    /// returns the ids it still held (a job whose lease was taken over is not completed).
+    pub async fn complete_jobs(
+        &self,
+        ids: &[i64],
+        worker: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<i64>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "UPDATE queue_jobs SET status = 'completed', finished_at = $2, updated_at = $2, \
+             lease_until = NULL, last_error = NULL, rows_written = 0 \
+             WHERE status = 'processing' AND leased_by = $1 AND id IN ({}) RETURNING id",
+            placeholders(3, ids.len())
+        );
+        let done: Vec<i64> = match self {
+            Store::Sqlite { writer, .. } => {
+                let mut q = sqlx::query_scalar(&sql).bind(worker).bind(now);
+                for id in ids {
+                    q = q.bind(id);
+                }
+                q.fetch_all(writer).await
+            }
+            Store::Postgres { pool } => {
+                // As with a job's own commit: a completion lost in a crash runs the job again.
+                let mut tx = pool
+                    .begin_with("BEGIN; SET LOCAL synchronous_commit = off")
+                    .await
+                    .context("cannot complete queue jobs")?;
+                let mut q = sqlx::query_scalar(&sql).bind(worker).bind(now);
+                for id in ids {
+                    q = q.bind(id);
+                }
+                let done = q.fetch_all(&mut *tx).await;
+                if done.is_ok() {
+                    tx.commit().await.context("cannot complete queue jobs")?;
+                }
+                done
+            }
+        }
+        .context("cannot complete queue jobs")?;
+        Ok(done)
+    }
+
     /// Hands jobs that `worker` leased but did not start back to the queue at once, without
     /// counting the attempt; returns how many.
     pub async fn release_leased(
