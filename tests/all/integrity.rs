@@ -435,3 +435,33 @@ async fn sqlx_delete(url: &str) {
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_checkpoints_its_log_beside_the_writers_and_keeps_it_small_on_disk() {
+    let db = TestDb::sqlite().unwrap();
+    let store = connector_host::store::Store::connect(&db.url)
+        .await
+        .unwrap();
+    let wal = format!("{}-wal", db.url.strip_prefix("sqlite://").unwrap());
+    let size = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    store
+        .execute_sql("CREATE TABLE filler (x BLOB)")
+        .await
+        .unwrap();
+    let fill = "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 20000) \
+                INSERT INTO filler SELECT randomblob(1000) FROM c";
+    for _ in 0..2 {
+        store.execute_sql(fill).await.unwrap();
+    }
+    // No commit stopped to checkpoint: the log holds both 20 MB writes.
+    assert!(size() > 30 << 20, "the log is {} bytes", size());
+    // The background checkpoint copies it into the database; the next write starts the log
+    // over and cuts the file to its cap.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    store
+        .execute_sql("INSERT INTO filler VALUES (x'00')")
+        .await
+        .unwrap();
+    assert!(size() <= 16 << 20, "the log is still {} bytes", size());
+    store.close().await;
+}
