@@ -124,6 +124,47 @@ async fn native(store: &Store, rows: i64, round: i64) -> Duration {
     started.elapsed()
 }
 
+/// On PostgreSQL, the same rows as multi-row `VALUES` statements (the host's statement before
+/// it sent arrays), prepared and cached by sqlx: the UNNEST path's own baseline.
+async fn native_values_pg(store: &Store, rows: i64, round: i64) -> Duration {
+    let Store::Postgres { pool } = store else {
+        unreachable!("PostgreSQL only")
+    };
+    let at: chrono::DateTime<chrono::Utc> = "2025-07-10T16:22:31Z".parse().unwrap();
+    let columns: Vec<String> = COLUMNS.iter().map(|c| (*c).to_owned()).collect();
+    let started = Instant::now();
+    let mut tx = pool.begin().await.unwrap();
+    let mut start = 0;
+    while start < rows {
+        let end = (start + 1000).min(rows);
+        let sql = upsert_sql(
+            "bench_rows",
+            &columns,
+            &["id".to_owned()],
+            (end - start) as usize,
+            Backend::Postgres,
+        );
+        let mut q = sqlx::query(&sql);
+        for i in start..end {
+            q = q
+                .bind(i)
+                .bind(format!("customer {i} r{round}"))
+                .bind(i % 97)
+                .bind(i as f64 * 1.25)
+                .bind(i % 2 == 0)
+                .bind("a short note about the deal")
+                .bind("São Paulo")
+                .bind(i % 7)
+                .bind(0.5f64)
+                .bind(at);
+        }
+        q.execute(&mut *tx).await.unwrap();
+        start = end;
+    }
+    tx.commit().await.unwrap();
+    started.elapsed()
+}
+
 async fn plugin(host: &TestHost, rows: i64, round: i64) -> Duration {
     let _ = (rows, round);
     let name = format!("r{round}");
@@ -158,6 +199,7 @@ async fn upserts(db: &TestDb, rows: i64) {
     let rate = |d: Duration| rows as f64 / d.as_secs_f64();
     // Alternate plugin and native on the same table: fresh inserts, then every row conflicting.
     let mut results = Vec::new();
+    let mut values = Vec::new();
     for round in 0..2 {
         drop_rows(&store).await;
         let p_fresh = plugin(&host, rows, 0).await;
@@ -166,7 +208,24 @@ async fn upserts(db: &TestDb, rows: i64) {
         let n_fresh = native(&store, rows, 0).await;
         let n_conflict = native(&store, rows, 1).await;
         results.push((p_fresh, p_conflict, n_fresh, n_conflict));
+        if store.backend() == Backend::Postgres {
+            drop_rows(&store).await;
+            let v_fresh = native_values_pg(&store, rows, 0).await;
+            let v_conflict = native_values_pg(&store, rows, 1).await;
+            values.push((v_fresh, v_conflict));
+        }
         let _ = round;
+    }
+    if let (Some(vf), Some(vc)) = (
+        values.iter().map(|v| v.0).min(),
+        values.iter().map(|v| v.1).min(),
+    ) {
+        println!(
+            "{:<8} native multi-row VALUES (prepared): fresh {:>8.0} rows/s, conflicting {:>8.0} rows/s",
+            db.backend,
+            rate(vf),
+            rate(vc)
+        );
     }
     let best = |f: fn(&(Duration, Duration, Duration, Duration)) -> Duration| {
         results.iter().map(f).min().unwrap()

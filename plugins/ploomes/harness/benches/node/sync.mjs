@@ -111,9 +111,9 @@ async function openDb() {
       db.prepare(
         AGGREGATE("CAST(julianday($1) - julianday(last_purchase) AS INTEGER)").replaceAll(
           "$1",
-          "?1",
+          "@now",
         ),
-      ).run(now);
+      ).run({ now });
     },
     close: async () => db.close(),
   };
