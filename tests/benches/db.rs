@@ -57,6 +57,23 @@ fn sqlite_upsert_sql(rows: usize) -> String {
     )
 }
 
+/// Binds row `i` of round `round` (the values the testkit's upsert-bench job writes) to `q`.
+macro_rules! bind_row {
+    ($q:expr, $i:expr, $round:expr, $at:expr) => {{
+        let i: i64 = $i;
+        $q.bind(i)
+            .bind(format!("customer {i} r{}", $round))
+            .bind(i % 97)
+            .bind(i as f64 * 1.25)
+            .bind(i % 2 == 0)
+            .bind("a short note about the deal")
+            .bind("São Paulo")
+            .bind(i % 7)
+            .bind(0.5f64)
+            .bind($at)
+    }};
+}
+
 /// The same rows the testkit's upsert-bench job writes, through sqlx, in one transaction.
 async fn native(store: &Store, rows: i64, round: i64) -> Duration {
     let at: chrono::DateTime<chrono::Utc> = "2025-07-10T16:22:31Z".parse().unwrap();
@@ -70,17 +87,7 @@ async fn native(store: &Store, rows: i64, round: i64) -> Duration {
                 let sql = sqlite_upsert_sql((end - start) as usize);
                 let mut q = sqlx::query(&sql);
                 for i in start..end {
-                    q = q
-                        .bind(i)
-                        .bind(format!("customer {i} r{round}"))
-                        .bind(i % 97)
-                        .bind(i as f64 * 1.25)
-                        .bind(i % 2 == 0)
-                        .bind("a short note about the deal")
-                        .bind("São Paulo")
-                        .bind(i % 7)
-                        .bind(0.5f64)
-                        .bind(at);
+                    q = bind_row!(q, i, round, at);
                 }
                 q.execute(&mut *tx).await.unwrap();
                 start = end;
@@ -146,17 +153,7 @@ async fn native_values_pg(store: &Store, rows: i64, round: i64) -> Duration {
         );
         let mut q = sqlx::query(&sql);
         for i in start..end {
-            q = q
-                .bind(i)
-                .bind(format!("customer {i} r{round}"))
-                .bind(i % 97)
-                .bind(i as f64 * 1.25)
-                .bind(i % 2 == 0)
-                .bind("a short note about the deal")
-                .bind("São Paulo")
-                .bind(i % 7)
-                .bind(0.5f64)
-                .bind(at);
+            q = bind_row!(q, i, round, at);
         }
         q.execute(&mut *tx).await.unwrap();
         start = end;
