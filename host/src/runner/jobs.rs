@@ -132,6 +132,8 @@ impl Runner {
     ) -> Result<Vec<JobOutcome>> {
         let jobs = self.lease_jobs(worker, now, batch.size()).await?;
         let started = Instant::now();
+        // The caller's clock (tests drive it), moving on while the batch is delivered.
+        let clock = || now + chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
         let mut done = Vec::with_capacity(jobs.len());
         let mut unwritten = Vec::new();
         let mut held = jobs.into_iter();
@@ -139,19 +141,17 @@ impl Runner {
         while let Some(job) = held.next() {
             if stop() {
                 let rest: Vec<i64> = std::iter::once(job.id).chain(held.map(|j| j.id)).collect();
-                if let Err(e) = self.store.release_leased(&rest, worker, Utc::now()).await {
+                if let Err(e) = self.store.release_leased(&rest, worker, clock()).await {
                     failure = Some(e);
                 }
                 break;
             }
-            // The clock moves on while the batch is delivered.
-            let at = now + chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
-            match self.deliver_job(job, worker, at).await {
+            match self.deliver_job(job, worker, clock()).await {
                 Ok(Delivered::Done(outcome)) => done.push(outcome),
                 Ok(Delivered::Unwritten(job)) => unwritten.push(job),
                 Err(e) => {
                     let rest: Vec<i64> = held.map(|j| j.id).collect();
-                    if let Err(r) = self.store.release_leased(&rest, worker, Utc::now()).await {
+                    if let Err(r) = self.store.release_leased(&rest, worker, clock()).await {
                         tracing::warn!(error = format!("{r:#}"), "cannot return queue jobs");
                     }
                     failure = Some(e);
@@ -162,7 +162,7 @@ impl Runner {
         // Jobs that wrote nothing complete together, in one statement.
         if !unwritten.is_empty() {
             let ids: Vec<i64> = unwritten.iter().map(|j| j.id).collect();
-            let completed = self.store.complete_jobs(&ids, worker, Utc::now()).await?;
+            let completed = self.store.complete_jobs(&ids, worker, clock()).await?;
             for job in unwritten {
                 let status = if completed.contains(&job.id) {
                     JobStatus::Completed

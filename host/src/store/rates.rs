@@ -4,7 +4,8 @@
 //!
 //! On PostgreSQL each pool keeps a log of granted starts in `rate_limit_grants`; a grant is
 //! decided in one round trip by a server-side function (migration 0012) under a per-pool
-//! advisory lock and timed by the database's clock, so hosts with skewed clocks still agree. On SQLite the log lives in a small file beside the database
+//! advisory lock and timed by the database's clock, so hosts with skewed clocks still agree.
+//! On SQLite the log lives in a small file beside the database
 //! (`<db>.rate-limits`), read and rewritten under an exclusive file lock: the database's own
 //! write lock cannot serve, since a run may hold it for seconds and every request start would
 //! wait behind it. Processes on one machine share one clock.
