@@ -13,6 +13,7 @@ use connector_tests::daemon::{start_daemon, start_with, TestDaemon};
 use connector_tests::db::TestDb;
 use connector_tests::host::{manifest, FakeEnv};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -711,5 +712,145 @@ async fn old_finished_fires_are_pruned_but_each_schedules_newest_stays() {
         let last = store.last_fires().await.unwrap();
         assert_eq!(last[&("kit".to_owned(), "s".to_owned())], at(30));
         assert_eq!(last[&("kit".to_owned(), "s2".to_owned())], at(300));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fire_claimed_ahead_runs_once_at_its_instant_keeps_the_overlap_policy_and_can_be_given_back(
+) {
+    for db in TestDb::all("claim_ahead").await.unwrap() {
+        let text = kit(
+            "[connectors.kit.schedules.tick]\ncron = \"* * * * * *\"\njob = \"sleep\"\n",
+            "",
+        );
+        let base = Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).unwrap();
+        let clock = Arc::new(ManualClock::new(base));
+        let start = |c: Arc<dyn Clock>| {
+            let (db, text) = (&db, &text);
+            async move {
+                start_daemon(db, text, &FakeEnv::default(), c)
+                    .await
+                    .unwrap()
+            }
+        };
+        let (a, b) = (start(clock.clone()).await, start(clock.clone()).await);
+        let store = a.daemon.runner().store.clone();
+        let a_host = a.daemon.runner().host_id().to_owned();
+        let b_host = b.daemon.runner().host_id().to_owned();
+        let ahead = |s: i64| base + Span::seconds(s) - Span::milliseconds(100);
+        let history = || async {
+            let mut h = store.fire_history("kit", None, 100).await.unwrap();
+            h.reverse();
+            h.into_iter()
+                .map(|f| {
+                    (
+                        (f.scheduled_for - base).num_seconds(),
+                        f.status,
+                        f.skip_reason,
+                        f.host == a_host,
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+
+        // Claimed ahead: the fire is this host's before its instant; nothing runs yet, and
+        // another host firing the same instant finds it taken.
+        clock.set(ahead(1));
+        let first = a.daemon.prepare(base + Span::seconds(1)).await;
+        assert_eq!(
+            (first.fires(), first.claimed_ahead()),
+            (1, 1),
+            "{}",
+            db.backend
+        );
+        assert_eq!(
+            history().await,
+            [(1, "running".to_owned(), None, true)],
+            "{}",
+            db.backend
+        );
+        assert!(runs(&store).await.is_empty(), "{}", db.backend);
+        clock.set(base + Span::seconds(1));
+        b.daemon.tick(base + Span::seconds(1)).await;
+        assert_eq!(
+            b.daemon.stats.taken.load(Ordering::Relaxed),
+            1,
+            "{}",
+            db.backend
+        );
+        a.daemon.fire(first).await;
+        let started = wait_for(&store, "the claimed-ahead fire to run", |r| r.len() == 1).await;
+        assert_eq!(started[0].host.as_deref(), Some(a_host.as_str()));
+        assert_eq!(started[0].scheduled_for, Some(base + Span::seconds(1)));
+
+        // The run (1.5 s) is still going a tenth of a second before the next instant: that fire
+        // is not claimed ahead, and at its instant it is skipped, as overlap `skip` says.
+        clock.set(ahead(2));
+        let second = a.daemon.prepare(base + Span::seconds(2)).await;
+        assert_eq!(second.claimed_ahead(), 0, "{}", db.backend);
+        clock.set(base + Span::seconds(2));
+        a.daemon.fire(second).await;
+        b.daemon.tick(base + Span::seconds(2)).await;
+        assert!(a.daemon.wait_idle(Duration::from_secs(30)).await);
+
+        // A host that stops before the instant gives its claim back: another host runs it.
+        clock.set(ahead(3));
+        let third = a.daemon.prepare(base + Span::seconds(3)).await;
+        assert_eq!(third.claimed_ahead(), 1, "{}", db.backend);
+        a.daemon.release(third).await;
+        clock.set(base + Span::seconds(3));
+        b.daemon.tick(base + Span::seconds(3)).await;
+        assert!(b.daemon.wait_idle(Duration::from_secs(30)).await);
+
+        // Paused between the claim and the instant: recorded as skipped (paused), not run.
+        clock.set(ahead(4));
+        let fourth = a.daemon.prepare(base + Span::seconds(4)).await;
+        assert_eq!(fourth.claimed_ahead(), 1, "{}", db.backend);
+        store
+            .pause(&connector_host::store::Pause {
+                connector: "kit".into(),
+                schedule: Some("tick".into()),
+                reason: "maintenance".into(),
+                paused_at: ahead(4),
+                until: None,
+                paused_by: "cli".into(),
+            })
+            .await
+            .unwrap();
+        clock.set(base + Span::seconds(4));
+        a.daemon.fire(fourth).await;
+        assert!(a.daemon.wait_idle(Duration::from_secs(30)).await);
+
+        let all = runs(&store).await;
+        let ran: Vec<(i64, Option<String>, String)> = all
+            .iter()
+            .map(|r| {
+                (
+                    (r.scheduled_for.unwrap() - base).num_seconds(),
+                    r.host.clone(),
+                    r.status.as_str().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            ran,
+            [
+                (1, Some(a_host.clone()), "succeeded".to_owned()),
+                (3, Some(b_host.clone()), "succeeded".to_owned())
+            ],
+            "{}",
+            db.backend
+        );
+        assert_eq!(
+            history().await,
+            [
+                (1, "done".to_owned(), None, true),
+                (2, "skipped".to_owned(), Some("overlap".to_owned()), true),
+                (3, "done".to_owned(), None, false),
+                (4, "skipped".to_owned(), Some("paused".to_owned()), true),
+            ],
+            "{}",
+            db.backend
+        );
     }
 }

@@ -3,9 +3,10 @@
 //! around one swappable [`Runner`].
 //!
 //! Several hosts may share one PostgreSQL; none talks to another. Each fires every schedule it
-//! knows, and the database decides who runs what (`store::fires`). Every step that depends on
-//! time takes `now` ([`Daemon::tick`], [`Daemon::sweep`]) so tests can replay any instant; the
-//! loops read it from a [`Clock`].
+//! knows, and the database decides who runs what (`store::fires`). The firing loop decides and
+//! claims each instant's fires [`CLAIM_AHEAD`] early ([`Daemon::prepare`]) and fires them at
+//! the instant ([`Daemon::fire`]); [`Daemon::tick`] does both at once. Every step that depends
+//! on time takes `now` or reads it from a [`Clock`], so tests can replay any instant.
 //!
 //! A reload builds a new [`Runner`] beside the old one and swaps it in; runs in progress keep
 //! the generation they started with, so a reload never disturbs them.
@@ -101,6 +102,46 @@ fn claim_of_first(batch: &Batch) -> FireClaim {
         },
         trigger,
         overlap: batch.schedule.overlap,
+    }
+}
+
+/// Whether a batch is one on-time fire without jitter: claimed with the tick's others.
+fn is_plain(batch: &Batch) -> bool {
+    batch.fires.len() == 1 && batch.delay.is_zero()
+}
+
+/// How long before a fire's instant the firing loop decides and claims it ([`Daemon::prepare`]):
+/// long enough for the claim of a second's worth of fires, short enough that a run still going
+/// when it is taken is rare (its fire is then claimed at the instant).
+pub const CLAIM_AHEAD: Duration = Duration::from_millis(100);
+
+/// The fires due at one instant, decided and partly claimed ahead of it by [`Daemon::prepare`].
+pub struct Prepared {
+    /// The instant they are due.
+    pub at: DateTime<Utc>,
+    batches: Vec<Batch>,
+    runner: Arc<Runner>,
+    ahead: HashSet<FireKey>,
+}
+
+impl Prepared {
+    fn new(at: DateTime<Utc>, batches: Vec<Batch>, runner: Arc<Runner>) -> Self {
+        Prepared {
+            at,
+            batches,
+            runner,
+            ahead: HashSet::new(),
+        }
+    }
+
+    /// How many fires are due.
+    pub fn fires(&self) -> usize {
+        self.batches.iter().map(|b| b.fires.len()).sum()
+    }
+
+    /// The fires this host claimed ahead.
+    pub fn claimed_ahead(&self) -> usize {
+        self.ahead.len()
     }
 }
 
@@ -218,18 +259,99 @@ impl Daemon {
     /// Fires what is due at `now`: claims the fires (one batch of statements for all the
     /// plain on-time ones) and runs those this host won.
     pub async fn tick(self: &Arc<Self>, now: DateTime<Utc>) {
-        let batches = {
-            let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
-            // A reload holds the planner briefly; the next tick picks up what is due then.
-            let Ok(mut planner) = self.planner.try_lock() else {
-                return;
-            };
-            planner.due(now, &mut rng)
+        if let Some(batches) = self.due(now) {
+            let runner = self.runner();
+            self.fire(Prepared::new(now, batches, runner)).await;
+        }
+    }
+
+    /// What is due at `at`, advancing the planner; `None` if nothing is (or a reload holds the
+    /// planner: the next tick picks up what is due then).
+    fn due(&self, at: DateTime<Utc>) -> Option<Vec<Batch>> {
+        let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+        let mut planner = self.planner.try_lock().ok()?;
+        Some(planner.due(at, &mut rng)).filter(|b| !b.is_empty())
+    }
+
+    /// Decides ahead of time what fires at `at` and claims its plain on-time fires now, where
+    /// that is exact: the fire is new and nothing of its schedule runs now, so the running slot
+    /// it takes is one the instant would have given it. [`Daemon::fire`] at `at` then has only
+    /// the pauses to read and the runs to record; the fires not claimed here are claimed there,
+    /// as a tick claims them. Jittered and catch-up fires wait for their instant.
+    pub async fn prepare(self: &Arc<Self>, at: DateTime<Utc>) -> Prepared {
+        let runner = self.runner();
+        let Some(batches) = self.due(at) else {
+            return Prepared::new(at, Vec::new(), runner);
         };
+        let now = self.clock.now();
+        let pauses = self.pauses(&runner, now).await;
+        let claims: Vec<FireClaim> = batches
+            .iter()
+            .filter(|b| is_plain(b))
+            .filter(|b| {
+                !pauses
+                    .iter()
+                    .any(|p| p.covers(&b.connector, &b.schedule.name))
+            })
+            .map(claim_of_first)
+            .collect();
+        let mut prepared = Prepared::new(at, batches, runner);
+        if claims.is_empty() {
+            return prepared;
+        }
+        let lease = prepared.runner.lease();
+        match prepared
+            .runner
+            .store
+            .claim_fires_ahead(&claims, prepared.runner.host_id(), now, at + lease)
+            .await
+        {
+            Ok(won) => {
+                for (claim, won) in claims.into_iter().zip(won) {
+                    if won {
+                        prepared.ahead.insert(claim.key);
+                    }
+                }
+            }
+            // Nothing was claimed ahead; the instant claims them all.
+            Err(e) => tracing::warn!(error = format!("{e:#}"), "cannot claim fires ahead"),
+        }
+        prepared
+    }
+
+    /// Gives back what [`Daemon::prepare`] claimed when the fires will not be run (the host is
+    /// stopping before their instant).
+    pub async fn release(&self, prepared: Prepared) {
+        let keys: Vec<FireKey> = prepared.ahead.into_iter().collect();
+        if keys.is_empty() {
+            return;
+        }
+        if let Err(e) = prepared
+            .runner
+            .store
+            .release_fires(&keys, prepared.runner.host_id())
+            .await
+        {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "cannot release fires claimed ahead"
+            );
+        }
+    }
+
+    /// Fires what was decided for its instant: skips paused schedules, claims what was not
+    /// claimed ahead, records the runs of the fires this host won and starts them.
+    pub async fn fire(self: &Arc<Self>, prepared: Prepared) {
+        let Prepared {
+            at: _,
+            batches,
+            runner,
+            ahead,
+        } = prepared;
         if batches.is_empty() {
             return;
         }
-        let runner = self.runner();
+        let now = self.clock.now();
         let pauses = self.pauses(&runner, now).await;
         let (paused, batches): (Vec<Batch>, Vec<Batch>) = batches.into_iter().partition(|b| {
             pauses
@@ -237,6 +359,22 @@ impl Daemon {
                 .any(|p| p.covers(&b.connector, &b.schedule.name))
         });
         if !paused.is_empty() {
+            // Paused since they were claimed ahead: the claim goes, the skip is recorded.
+            let unclaimed: Vec<FireKey> = paused
+                .iter()
+                .filter(|b| is_plain(b))
+                .map(|b| claim_of_first(b).key)
+                .filter(|k| ahead.contains(k))
+                .collect();
+            if !unclaimed.is_empty() {
+                if let Err(e) = runner
+                    .store
+                    .release_fires(&unclaimed, runner.host_id())
+                    .await
+                {
+                    tracing::warn!(error = format!("{e:#}"), "cannot release paused fires");
+                }
+            }
             self.skip_paused(&runner, &paused, now).await;
         }
         let mut plain = Vec::new();
@@ -261,7 +399,7 @@ impl Daemon {
             if batch.fires.is_empty() {
                 continue;
             }
-            if batch.fires.len() == 1 && batch.delay.is_zero() {
+            if is_plain(&batch) {
                 plain.push(batch);
                 continue;
             }
@@ -274,12 +412,25 @@ impl Daemon {
             return;
         }
         let claims: Vec<FireClaim> = plain.iter().map(claim_of_first).collect();
-        let won = self.claim(&runner, &claims).await;
+        let to_claim: Vec<FireClaim> = claims
+            .iter()
+            .filter(|c| !ahead.contains(&c.key))
+            .cloned()
+            .collect();
+        let won = if to_claim.is_empty() {
+            HashSet::new()
+        } else {
+            self.claim(&runner, &to_claim).await
+        };
         let mine: Vec<(Batch, FireClaim)> = plain
             .into_iter()
             .zip(claims)
-            .filter(|(_, claim)| won.contains(&claim.key))
+            .filter(|(_, claim)| ahead.contains(&claim.key) || won.contains(&claim.key))
             .collect();
+        let claimed_ahead = mine.len() - won.len();
+        self.stats
+            .run
+            .fetch_add(claimed_ahead as u64, Ordering::Relaxed);
         let fires: Vec<(&str, &FireClaim)> = mine
             .iter()
             .map(|(batch, claim)| (batch.schedule.job.as_str(), claim))
@@ -675,21 +826,35 @@ impl Daemon {
         report
     }
 
-    /// The firing loop: tick, then sleep until the next fire (at most a second, so a clock
-    /// step is noticed) or until the schedules change.
+    /// The firing loop: sleeps until [`CLAIM_AHEAD`] before the next fire (at most a second, so
+    /// a clock step is noticed, or until the schedules change), prepares it, and fires it at
+    /// its instant; a fire already due is fired at once.
     pub async fn fire_loop(self: Arc<Self>) {
         let mut stop = self.stop.subscribe();
+        let until = |t: DateTime<Utc>| (t - self.clock.now()).to_std().unwrap_or_default();
         while !*stop.borrow() {
-            self.tick(self.clock.now()).await;
+            let now = self.clock.now();
             let wake = self.planner.lock().await.next_wake();
-            let wait = wake
-                .map(|w| (w - self.clock.now()).to_std().unwrap_or_default())
-                .unwrap_or(Duration::from_secs(1))
-                .min(Duration::from_secs(1));
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = stop.changed() => {}
-                _ = self.replanned.notified() => {}
+            match wake {
+                Some(at) if at <= now => self.tick(now).await,
+                Some(at) if until(at) <= CLAIM_AHEAD => {
+                    let prepared = self.prepare(at).await;
+                    tokio::select! {
+                        _ = tokio::time::sleep(until(at)) => self.fire(prepared).await,
+                        _ = stop.changed() => self.release(prepared).await,
+                    }
+                }
+                _ => {
+                    let wait = wake
+                        .map(|w| until(w).saturating_sub(CLAIM_AHEAD))
+                        .unwrap_or(Duration::from_secs(1))
+                        .min(Duration::from_secs(1));
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = stop.changed() => {}
+                        _ = self.replanned.notified() => {}
+                    }
+                }
             }
         }
     }

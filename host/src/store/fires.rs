@@ -132,6 +132,50 @@ impl Store {
         Ok(claims)
     }
 
+    /// Claims `fires` ahead of their instant for `host`: each is inserted as running if it is
+    /// new and (unless its overlap is `allow`) no fire of its schedule is running now. Returns
+    /// whether each was claimed; a fire that was not is left for [`Store::claim_fires`] at its
+    /// instant, which tells another host's fire from one to skip or queue. Holding the running
+    /// slot from the claim on is what lets the instant itself need no write.
+    pub async fn claim_fires_ahead(
+        &self,
+        fires: &[FireClaim],
+        host: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<bool>> {
+        let all: Vec<usize> = (0..fires.len()).collect();
+        let won = self
+            .insert_fires(fires, &all, "running", None, host, now, lease_until)
+            .await?;
+        Ok((0..fires.len()).map(|i| won.contains(&i)).collect())
+    }
+
+    /// Gives back fires `host` claimed ahead and will not run (it is stopping, or the schedule
+    /// was paused before the instant): their rows go, as if never claimed. Returns how many.
+    pub async fn release_fires(&self, keys: &[FireKey], host: &str) -> Result<u64> {
+        let mut released = 0;
+        for chunk in keys.chunks(CLAIM_CHUNK) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|r| format!("(${}, ${}, ${})", 2 + r * 3, 3 + r * 3, 4 + r * 3))
+                .collect();
+            let sql = format!(
+                "DELETE FROM schedule_fires WHERE host = $1 AND status = 'running' \
+                 AND (connector, schedule, scheduled_for) IN (VALUES {})",
+                rows.join(", ")
+            );
+            released += on_writer!(self, pool => {
+                let mut q = sqlx::query(&sql).bind(host);
+                for key in chunk {
+                    q = q.bind(&key.connector).bind(&key.schedule).bind(key.scheduled_for);
+                }
+                q.execute(pool).await.map(|r| r.rows_affected())
+            })
+            .context("cannot release schedule fires")?;
+        }
+        Ok(released)
+    }
+
     /// Records `fires` as skipped because their schedule is paused (each once, whichever host
     /// gets there first); returns how many this host recorded.
     pub async fn skip_paused_fires(
@@ -334,10 +378,16 @@ impl Store {
     }
 
     /// Lets go of running fires whose lease ran out (their host died before or after its run);
-    /// returns the fires released, so queued fires behind them can start.
+    /// returns the fires released, so queued fires behind them can start. A fire whose run is
+    /// still marked running waits for that run's own lease to run out (then it is abandoned, and
+    /// the fire retried or released): the fire's lease, taken at the claim, can end a little
+    /// before its run's first heartbeat renews both.
     pub async fn release_stale_fires(&self, now: DateTime<Utc>) -> Result<Vec<FireKey>> {
         let sql = "UPDATE schedule_fires SET status = 'done', updated_at = $1, lease_until = NULL \
             WHERE status = 'running' AND lease_until < $1 \
+            AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.connector = schedule_fires.connector \
+              AND r.schedule = schedule_fires.schedule \
+              AND r.scheduled_for = schedule_fires.scheduled_for AND r.status = 'running') \
             RETURNING connector, schedule, scheduled_for";
         on_writer!(self, pool => {
             let rows = sqlx::query(sql)
