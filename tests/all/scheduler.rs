@@ -854,3 +854,70 @@ async fn a_fire_claimed_ahead_runs_once_at_its_instant_keeps_the_overlap_policy_
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fire_whose_lease_ends_before_its_runs_is_not_released_while_the_run_is_going() {
+    for db in TestDb::all("fire_lease_gap").await.unwrap() {
+        let store = &Store::connect(&db.url).await.unwrap();
+        store.migrate().await.unwrap();
+        let t0 = Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).unwrap();
+        let key = FireKey {
+            connector: "kit".into(),
+            schedule: "tick".into(),
+            scheduled_for: t0,
+        };
+        let claim = FireClaim {
+            key: key.clone(),
+            trigger: TriggerKind::Schedule,
+            overlap: Overlap::Skip,
+        };
+        // Claimed ahead with a lease to t0 + 1 s; its run recorded at the instant holds its own
+        // lease to t0 + 3 s (its first heartbeat would renew both).
+        let won = store
+            .claim_fires_ahead(
+                &[claim],
+                "host-a",
+                t0 - Span::milliseconds(100),
+                t0 + Span::seconds(1),
+            )
+            .await
+            .unwrap();
+        assert_eq!(won, [true]);
+        store
+            .insert_fire_runs(&[connector_host::store::NewRun {
+                connector: "kit",
+                job: "sleep",
+                trigger: TriggerKind::Schedule,
+                scheduled_for: Some(t0),
+                attempt: 1,
+                dry_run: false,
+                started_at: t0,
+                schedule: Some("tick"),
+                host: "host-a",
+                lease_until: t0 + Span::seconds(3),
+                input: None,
+            }])
+            .await
+            .unwrap();
+        let status = || async {
+            store.fire_history("kit", None, 10).await.unwrap()[0]
+                .status
+                .clone()
+        };
+        // Between the two leases: the run is still going, so its fire still holds the schedule.
+        let between = t0 + Span::seconds(2);
+        assert!(
+            store.release_stale_fires(between).await.unwrap().is_empty(),
+            "{}",
+            db.backend
+        );
+        assert!(store.retriable_fires(between).await.unwrap().is_empty());
+        assert_eq!(status().await, "running", "{}", db.backend);
+        // Past the run's lease: the run is abandoned and its fire is owed a retry.
+        let after = t0 + Span::seconds(4);
+        let abandoned = store.abandon_expired_runs(after, &[]).await.unwrap();
+        assert_eq!(abandoned.len(), 1, "{}", db.backend);
+        assert_eq!(store.retriable_fires(after).await.unwrap(), [(key, 1)]);
+        assert_eq!(status().await, "running", "{}", db.backend);
+    }
+}

@@ -339,11 +339,12 @@ impl Daemon {
         }
     }
 
-    /// Fires what was decided for its instant: skips paused schedules, claims what was not
-    /// claimed ahead, records the runs of the fires this host won and starts them.
+    /// Fires what was decided for its instant, as of that instant: skips paused schedules,
+    /// claims what was not claimed ahead, records the runs of the fires this host won and
+    /// starts them.
     pub async fn fire(self: &Arc<Self>, prepared: Prepared) {
         let Prepared {
-            at: _,
+            at: now,
             batches,
             runner,
             ahead,
@@ -351,7 +352,6 @@ impl Daemon {
         if batches.is_empty() {
             return;
         }
-        let now = self.clock.now();
         let pauses = self.pauses(&runner, now).await;
         let (paused, batches): (Vec<Batch>, Vec<Batch>) = batches.into_iter().partition(|b| {
             pauses
