@@ -4,10 +4,12 @@
 //! a lead whose id of the same kind is another — recorded as a conflict for a person to resolve
 //! instead of guessed at. A merge never replaces a non-empty value with an empty one.
 //!
-//! [`decide`] is the rule, pure; [`apply`] reads the candidates and writes the outcome.
+//! [`decide`] is the rule, pure; [`apply_page`] reads the candidates of a page of leads at once
+//! and writes the outcomes.
 
 use connector_sdk::db::{self, FromRow, NamedRow, Value};
 use connector_sdk::{time, Error};
+use std::collections::HashMap;
 
 /// Where a lead came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,113 +243,328 @@ pub struct Counts {
     pub conflicts: u64,
 }
 
-/// Matches `incoming` against the leads table and writes the outcome at `stamp`; counts it.
-pub fn apply(
+/// The columns a lead is matched and merged by, as [`Existing`] reads them.
+const LEAD_COLUMNS: &str = "id, zoho_lead_id, portal_lead_id, email, name, phone, source, status, \
+    portal_version, zoho_version";
+
+/// Keys per lookup statement (the host binds at most 1,000 parameters to one).
+const LOOKUP_KEYS: usize = 900;
+
+/// New leads per insert statement (12 parameters each).
+const INSERT_ROWS: usize = 80;
+
+/// Matches a page of leads from `source` against the leads table and writes the outcomes at
+/// `stamp`, in order, as if one lead were applied after another; counts them.
+///
+/// The page costs one lookup for the keys of all its leads, then only the writes: updates and
+/// conflicts as they are decided, new leads together. A lead that matches one inserted earlier in
+/// the same page first writes the pending new leads, so that it is decided, and a conflict
+/// names, against real rows.
+pub fn apply_page(
     source: Source,
-    incoming: &Incoming,
+    page: &[Incoming],
     stamp: &Value,
     counts: &mut Counts,
 ) -> Result<(), Error> {
-    counts.fetched += 1;
-    let opt = |v: &Option<String>| v.clone().map_or(Value::Null, Value::Text);
-    let found: Vec<Existing> = db::query(
-        "SELECT id, zoho_lead_id, portal_lead_id, email, name, phone, source, status, \
-         portal_version, zoho_version FROM leads WHERE zoho_lead_id = $1 OR portal_lead_id = $2 OR lower(email) = $3",
-        &[
-            opt(&incoming.zoho_id),
-            opt(&incoming.portal_id),
-            opt(&incoming.email),
-        ],
-    )?
-    .decode()?;
-    let pick = |f: &dyn Fn(&Existing) -> bool| found.iter().find(|e| f(e));
-    let by_zoho = incoming
-        .zoho_id
-        .as_ref()
-        .and_then(|z| pick(&|e: &Existing| e.zoho_id.as_ref() == Some(z)));
-    let by_portal = incoming
-        .portal_id
-        .as_ref()
-        .and_then(|p| pick(&|e: &Existing| e.portal_id.as_ref() == Some(p)));
-    let by_email = incoming
-        .email
-        .as_ref()
-        .and_then(|m| pick(&|e: &Existing| e.email.as_ref() == Some(m)));
-    let origin = Value::Text(source.as_str().into());
-    // The version column of the incoming lead's source gets its version; the other stays NULL.
+    let mut known = Known::default();
+    for lead in lookup(page)? {
+        known.add(lead);
+    }
+    // New leads decided but not yet written, with where each stands in `known` (id 0 until then).
+    let mut pending: Vec<(&Incoming, usize)> = Vec::new();
+    for incoming in page {
+        counts.fetched += 1;
+        let mut found = known.matches(incoming);
+        if found.iter().flatten().any(|&i| known.leads[i].id == 0) {
+            insert(source, &pending, stamp, &mut known)?;
+            pending.clear();
+            found = known.matches(incoming);
+        }
+        let [by_zoho, by_portal, by_email] = found.map(|i| i.map(|i| &known.leads[i]));
+        let origin = Value::Text(source.as_str().into());
+        match decide(source, incoming, by_zoho, by_portal, by_email) {
+            Decision::Insert => {
+                let at = known.add(existing_of(source, incoming));
+                pending.push((incoming, at));
+                counts.inserted += 1;
+                if pending.len() == INSERT_ROWS {
+                    insert(source, &pending, stamp, &mut known)?;
+                    pending.clear();
+                }
+            }
+            Decision::Update { id, changes } => {
+                known.change(id, &changes);
+                write(id, changes, stamp, origin)?;
+                counts.updated += 1;
+            }
+            Decision::Merge { id, changes } => {
+                known.change(id, &changes);
+                write(id, changes, stamp, origin)?;
+                counts.merged += 1;
+            }
+            Decision::Unchanged { .. } => counts.unchanged += 1,
+            Decision::Conflict { reason, leads } => {
+                conflict(source, incoming, &reason, &leads, stamp)?;
+                counts.conflicts += 1;
+            }
+        }
+    }
+    insert(source, &pending, stamp, &mut known)
+}
+
+/// The leads a page can match, as the page has left them so far, indexed by each key (the table
+/// holds each key at most once: `zoho_lead_id`, `portal_lead_id` and `lower(email)` are unique).
+#[derive(Default)]
+struct Known {
+    leads: Vec<Existing>,
+    /// Zoho id, portal id, e-mail: where the lead holding it is in `leads`.
+    by: [HashMap<String, usize>; 3],
+}
+
+impl Known {
+    fn keys(lead: &Existing) -> [&Option<String>; 3] {
+        [&lead.zoho_id, &lead.portal_id, &lead.email]
+    }
+
+    /// Adds `lead`; returns where it is.
+    fn add(&mut self, lead: Existing) -> usize {
+        let at = self.leads.len();
+        for (index, key) in self.by.iter_mut().zip(Self::keys(&lead)) {
+            if let Some(key) = key {
+                index.insert(key.clone(), at);
+            }
+        }
+        self.leads.push(lead);
+        at
+    }
+
+    /// The leads holding `incoming`'s Zoho id, portal id and e-mail.
+    fn matches(&self, incoming: &Incoming) -> [Option<usize>; 3] {
+        let wanted = [&incoming.zoho_id, &incoming.portal_id, &incoming.email];
+        let mut found = [None; 3];
+        for (kind, key) in wanted.into_iter().enumerate() {
+            found[kind] = key.as_ref().and_then(|k| {
+                self.by[kind]
+                    .get(k)
+                    .copied()
+                    // A key a lead has since changed away from no longer matches it.
+                    .filter(|&i| Self::keys(&self.leads[i])[kind].as_ref() == Some(k))
+            });
+        }
+        found
+    }
+
+    /// Applies `changes` to lead `id`.
+    fn change(&mut self, id: i64, changes: &[(&'static str, String)]) {
+        let Some(at) = self.leads.iter().position(|e| e.id == id) else {
+            return;
+        };
+        let lead = &mut self.leads[at];
+        for (column, value) in changes {
+            let (field, kind) = match *column {
+                "zoho_lead_id" => (&mut lead.zoho_id, Some(0)),
+                "portal_lead_id" => (&mut lead.portal_id, Some(1)),
+                "email" => (&mut lead.email, Some(2)),
+                "name" => (&mut lead.name, None),
+                "phone" => (&mut lead.phone, None),
+                "source" => (&mut lead.source, None),
+                "status" => (&mut lead.status, None),
+                "portal_version" => (&mut lead.portal_version, None),
+                "zoho_version" => (&mut lead.zoho_version, None),
+                _ => continue,
+            };
+            *field = Some(value.clone());
+            if let Some(kind) = kind {
+                self.by[kind].insert(value.clone(), at);
+            }
+        }
+    }
+}
+
+/// The leads matching any key of any lead in `page`, in as few statements as the parameter cap
+/// allows.
+fn lookup(page: &[Incoming]) -> Result<Vec<Existing>, Error> {
+    let mut keys: Vec<(&str, &String)> = Vec::new();
+    for (column, key) in page.iter().flat_map(|i| {
+        [
+            ("zoho_lead_id", &i.zoho_id),
+            ("portal_lead_id", &i.portal_id),
+            ("lower(email)", &i.email),
+        ]
+    }) {
+        if let Some(key) = key {
+            keys.push((column, key));
+        }
+    }
+    keys.sort();
+    keys.dedup();
+    let mut found: Vec<Existing> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for chunk in keys.chunks(LOOKUP_KEYS) {
+        let mut params = Vec::with_capacity(chunk.len());
+        let mut clauses = Vec::new();
+        for column in ["zoho_lead_id", "portal_lead_id", "lower(email)"] {
+            let first = params.len();
+            params.extend(
+                chunk
+                    .iter()
+                    .filter(|(c, _)| *c == column)
+                    .map(|(_, k)| Value::Text((*k).clone())),
+            );
+            if params.len() > first {
+                let placeholders: Vec<String> = (first + 1..=params.len())
+                    .map(|n| format!("${n}"))
+                    .collect();
+                clauses.push(format!("{column} IN ({})", placeholders.join(", ")));
+            }
+        }
+        let rows: Vec<Existing> = db::query(
+            &format!(
+                "SELECT {LEAD_COLUMNS} FROM leads WHERE {}",
+                clauses.join(" OR ")
+            ),
+            &params,
+        )?
+        .decode()?;
+        found.extend(rows.into_iter().filter(|row| seen.insert(row.id)));
+    }
+    Ok(found)
+}
+
+/// A new lead as it will be stored.
+fn existing_of(source: Source, incoming: &Incoming) -> Existing {
     let version = |column: Source| {
+        if column == source {
+            incoming.version.clone()
+        } else {
+            None
+        }
+    };
+    Existing {
+        id: 0,
+        zoho_id: incoming.zoho_id.clone(),
+        portal_id: incoming.portal_id.clone(),
+        email: incoming.email.clone(),
+        name: incoming.name.clone(),
+        phone: incoming.phone.clone(),
+        source: incoming.source.clone(),
+        status: incoming.status.clone(),
+        portal_version: version(Source::Portal),
+        zoho_version: version(Source::Zoho),
+    }
+}
+
+/// Writes the `pending` new leads, each `INSERT_ROWS` in one statement, and gives them in `known`
+/// the ids the table gave them.
+fn insert(
+    source: Source,
+    pending: &[(&Incoming, usize)],
+    stamp: &Value,
+    known: &mut Known,
+) -> Result<(), Error> {
+    let opt = |v: &Option<String>| v.clone().map_or(Value::Null, Value::Text);
+    let version = |incoming: &Incoming, column: Source| {
         if column == source {
             opt(&incoming.version)
         } else {
             Value::Null
         }
     };
-    match decide(source, incoming, by_zoho, by_portal, by_email) {
-        Decision::Insert => {
-            db::execute(
-                "INSERT INTO leads (portal_lead_id, zoho_lead_id, email, name, phone, source, status, \
-                 created_at, updated_at, last_source, portal_version, zoho_version) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                &[
-                    opt(&incoming.portal_id),
-                    opt(&incoming.zoho_id),
-                    opt(&incoming.email),
-                    opt(&incoming.name),
-                    opt(&incoming.phone),
-                    opt(&incoming.source),
-                    opt(&incoming.status),
-                    incoming
-                        .created_at
-                        .clone()
-                        .map_or_else(|| stamp.clone(), Value::Timestamp),
-                    stamp.clone(),
-                    origin,
-                    version(Source::Portal),
-                    version(Source::Zoho),
-                ],
-            )?;
-            counts.inserted += 1;
+    for chunk in pending.chunks(INSERT_ROWS) {
+        let mut params = Vec::with_capacity(chunk.len() * 12);
+        let mut rows = Vec::with_capacity(chunk.len());
+        for (incoming, _) in chunk {
+            let n = params.len();
+            rows.push(format!(
+                "({})",
+                (n + 1..=n + 12)
+                    .map(|p| format!("${p}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            params.extend([
+                opt(&incoming.portal_id),
+                opt(&incoming.zoho_id),
+                opt(&incoming.email),
+                opt(&incoming.name),
+                opt(&incoming.phone),
+                opt(&incoming.source),
+                opt(&incoming.status),
+                incoming
+                    .created_at
+                    .clone()
+                    .map_or_else(|| stamp.clone(), Value::Timestamp),
+                stamp.clone(),
+                Value::Text(source.as_str().into()),
+                version(incoming, Source::Portal),
+                version(incoming, Source::Zoho),
+            ]);
         }
-        Decision::Update { id, changes } => {
-            write(id, changes, stamp, origin)?;
-            counts.updated += 1;
-        }
-        Decision::Merge { id, changes } => {
-            write(id, changes, stamp, origin)?;
-            counts.merged += 1;
-        }
-        Decision::Unchanged { .. } => counts.unchanged += 1,
-        Decision::Conflict { reason, leads } => {
-            let source_id = match source {
-                Source::Zoho => &incoming.zoho_id,
-                Source::Portal => &incoming.portal_id,
-            };
-            let ids = leads
+        let written: Vec<Existing> = db::query(
+            &format!(
+                "INSERT INTO leads (portal_lead_id, zoho_lead_id, email, name, phone, source, \
+                 status, created_at, updated_at, last_source, portal_version, zoho_version) \
+                 VALUES {} RETURNING {LEAD_COLUMNS}",
+                rows.join(", ")
+            ),
+            &params,
+        )?
+        .decode()?;
+        // Rows come back in no promised order: each is found by its keys, which no two leads
+        // pending together share (a lead matching a pending one writes them first).
+        for (incoming, at) in chunk {
+            let row = written
                 .iter()
-                .map(i64::to_string)
-                .collect::<Vec<_>>()
-                .join(",");
-            db::execute(
-                "INSERT INTO lead_conflicts (source, source_id, email, reason, lead_ids, first_seen_at, last_seen_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (source, source_id) DO UPDATE SET \
-                 email = excluded.email, reason = excluded.reason, lead_ids = excluded.lead_ids, \
-                 seen = lead_conflicts.seen + 1, last_seen_at = excluded.last_seen_at",
-                &[
-                    Value::Text(source.as_str().into()),
-                    opt(source_id),
-                    opt(&incoming.email),
-                    Value::Text(reason.clone()),
-                    Value::Text(ids),
-                    stamp.clone(),
-                ],
-            )?;
-            connector_sdk::log::warn(
-                "lead conflict recorded, not merged",
-                &[("source", source.as_str()), ("reason", &reason)],
-            );
-            counts.conflicts += 1;
+                .find(|w| {
+                    w.zoho_id == incoming.zoho_id
+                        && w.portal_id == incoming.portal_id
+                        && w.email == incoming.email
+                })
+                .ok_or_else(|| {
+                    Error::Internal("a new lead did not come back from its insert".into())
+                })?;
+            known.leads[*at].id = row.id;
         }
     }
+    Ok(())
+}
+
+/// Records that `incoming` matches `leads`, which cannot all be one person.
+fn conflict(
+    source: Source,
+    incoming: &Incoming,
+    reason: &str,
+    leads: &[i64],
+    stamp: &Value,
+) -> Result<(), Error> {
+    let opt = |v: &Option<String>| v.clone().map_or(Value::Null, Value::Text);
+    let source_id = match source {
+        Source::Zoho => &incoming.zoho_id,
+        Source::Portal => &incoming.portal_id,
+    };
+    let ids = leads
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    db::execute(
+        "INSERT INTO lead_conflicts (source, source_id, email, reason, lead_ids, first_seen_at, last_seen_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (source, source_id) DO UPDATE SET \
+         email = excluded.email, reason = excluded.reason, lead_ids = excluded.lead_ids, \
+         seen = lead_conflicts.seen + 1, last_seen_at = excluded.last_seen_at",
+        &[
+            Value::Text(source.as_str().into()),
+            opt(source_id),
+            opt(&incoming.email),
+            Value::Text(reason.to_owned()),
+            Value::Text(ids),
+            stamp.clone(),
+        ],
+    )?;
+    connector_sdk::log::warn(
+        "lead conflict recorded, not merged",
+        &[("source", source.as_str()), ("reason", reason)],
+    );
     Ok(())
 }
 

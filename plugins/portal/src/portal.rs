@@ -193,9 +193,8 @@ fn walk(
             id: last.id.clone(),
         };
         let full = rows.len() >= settings.page_size as usize;
-        for row in &rows {
-            dedup::apply(Source::Portal, &row.incoming(), &stamp, counts)?;
-        }
+        let page: Vec<_> = rows.iter().map(|row| row.incoming()).collect();
+        dedup::apply_page(Source::Portal, &page, &stamp, counts)?;
         state::set_json(walk.state_key(), &position)?;
         attempt.progress(counts, 0)?;
         state::checkpoint()?;

@@ -104,9 +104,11 @@ fn leads(settings: &Settings, attempt: &Attempt, counts: &mut Counts) -> Result<
             .and_then(Json::as_array)
             .cloned()
             .unwrap_or_default();
-        for r in &records {
-            dedup::apply(Source::Zoho, &incoming(r)?, &stamp, counts)?;
-        }
+        let leads = records
+            .iter()
+            .map(incoming)
+            .collect::<Result<Vec<_>, _>>()?;
+        dedup::apply_page(Source::Zoho, &leads, &stamp, counts)?;
         attempt.progress(counts, 0)?;
         state::checkpoint()?;
         let info = doc.get("info");

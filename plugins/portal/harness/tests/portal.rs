@@ -536,6 +536,79 @@ async fn the_deduplication_table_holds_on_both_sources_and_reruns_change_nothing
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leads_of_one_page_are_decided_one_after_another_as_if_applied_alone() {
+    for db in TestDb::all("portal_page").await.unwrap() {
+        let fake = FakePortal::start(Vec::new(), ApiKey::sample_secret()).await;
+        // No overlap: the walk of changes, starting at this run, reads none of these leads again.
+        let h = host(&db, &fake, "overlap_minutes = 0").await;
+        connector_tests::db::execute(
+            &db.url,
+            &format!(
+                "INSERT INTO leads (portal_lead_id, email, name, created_at, updated_at) VALUES \
+                 ('{}', 'old@x.com', 'Kept', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
+                pid(1, 1)
+            ),
+        )
+        .await
+        .unwrap();
+        let at = |s: i64| fake.data.now() - Span::seconds(60 - s);
+        // One page, in this order: a new lead; a second new lead with the first one's e-mail
+        // (another portal id: a conflict naming the first, which is not written yet when it is
+        // decided); the existing lead moving to a new e-mail; and a new lead with that new
+        // e-mail (a conflict with the existing lead as it now is, not an insert).
+        for (id, name, mail, s) in [
+            (pid(2, 1), "First", "same@x.com", 1),
+            (pid(2, 2), "Second", "SAME@x.com", 2),
+            (pid(1, 1), "Kept", "new@x.com", 3),
+            (pid(3, 1), "Third", "new@x.com", 4),
+        ] {
+            fake.data.put_lead(lead(&id, name, Some(mail), None, at(s)));
+        }
+        let p = job(&h.runner, "portal").await;
+        succeeded(&p);
+        assert_eq!(
+            ["fetched", "inserted", "updated", "conflicts"].map(|c| counter(&p, c)),
+            [4, 1, 1, 2],
+            "{}: {p:?}",
+            db.backend
+        );
+        let leads = rows(
+            &db,
+            "SELECT id, portal_lead_id, email, name FROM leads ORDER BY id",
+        )
+        .await;
+        let id_of = |name: &str| leads.iter().find(|l| l[3] == name).unwrap()[0].clone();
+        assert_eq!(
+            leads
+                .iter()
+                .map(|l| [l[1].clone(), l[2].clone(), l[3].clone()])
+                .collect::<Vec<_>>(),
+            [
+                [pid(1, 1), "new@x.com".into(), "Kept".into()],
+                [pid(2, 1), "same@x.com".into(), "First".into()],
+            ],
+            "{}",
+            db.backend
+        );
+        let conflicts = rows(
+            &db,
+            "SELECT source_id, lead_ids FROM lead_conflicts ORDER BY source_id",
+        )
+        .await;
+        assert_eq!(
+            conflicts,
+            [
+                vec![pid(2, 2), id_of("First")],
+                vec![pid(3, 1), id_of("Kept")]
+            ],
+            "{}",
+            db.backend
+        );
+        h.runner.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_job_reads_only_what_changed_and_zoho_deletions_are_marked_not_lost() {
     for db in TestDb::all("portal_incremental").await.unwrap() {
         let fake = FakePortal::start(Vec::new(), ApiKey::sample_legacy()).await;
