@@ -17,14 +17,14 @@ impl ConfigCap {
 }
 
 impl wit::Host for ConfigCap {
-    async fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
+    fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
         if key.len() > limits::CONFIG_KEY_BYTES {
             return Ok(None);
         }
         Ok(self.settings.get(&key).map(|v| v.to_string()))
     }
 
-    async fn all(&mut self) -> wasmtime::Result<String> {
+    fn all(&mut self) -> wasmtime::Result<String> {
         Ok(serde_json::Value::Object((*self.settings).clone()).to_string())
     }
 }

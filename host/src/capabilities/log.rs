@@ -254,7 +254,7 @@ pub fn render_fields(fields: &[(String, String)]) -> Option<String> {
 }
 
 impl wit::Host for LogCap {
-    async fn log(
+    fn log(
         &mut self,
         level: Level,
         message: String,
