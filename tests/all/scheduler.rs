@@ -1,6 +1,6 @@
 //! The scheduler on real databases with real plugins: overlap policies, missed-fire policies
 //! after simulated downtime, exactly-once firing by three hosts on one database, and a host
-//! killed mid-run whose run another host marks abandoned and retries.
+//! killed mid-run whose run another host marks abandoned and retries, and fires claimed ahead.
 
 use crate::host_binary;
 use chrono::{DateTime, Duration as Span, TimeZone, Utc};
@@ -508,7 +508,7 @@ async fn two_hosts_firing_different_instants_at_once_still_run_one_at_a_time() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fire_left_running_by_a_dead_host_stops_blocking_once_its_lease_runs_out() {
+async fn a_fire_whose_host_died_before_running_it_blocks_until_its_lease_runs_out_then_runs() {
     for db in TestDb::all("stale_fire").await.unwrap() {
         let text = kit(
             "[connectors.kit.schedules.tick]\ncron = \"* * * * * *\"\njob = \"noop\"\n",
@@ -541,13 +541,38 @@ async fn a_fire_left_running_by_a_dead_host_stops_blocking_once_its_lease_runs_o
             runs(&store).await.is_empty(),
             "ran beside a fire still leased"
         );
-        // Once the lease has run out, the sweep lets the fire go and the next fire runs.
+        // Once the lease has run out, the sweep runs the fire (its first attempt, on this host);
+        // it ends like any run, so the next fire runs too.
         d.daemon.sweep(lease_end + Span::seconds(1)).await.unwrap();
+        assert!(d.daemon.wait_idle(Duration::from_secs(10)).await);
         d.daemon.tick(base + Span::seconds(5)).await;
         assert!(d.daemon.wait_idle(Duration::from_secs(10)).await);
-        let all = runs(&store).await;
-        assert_eq!(all.len(), 1, "{}", db.backend);
-        assert_eq!(all[0].scheduled_for, Some(base + Span::seconds(5)));
+        let all: Vec<_> = runs(&store)
+            .await
+            .into_iter()
+            .map(|r| {
+                (
+                    r.scheduled_for.unwrap(),
+                    r.trigger,
+                    r.attempt,
+                    r.status.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            all,
+            [
+                (base, TriggerKind::Retry, 1, "succeeded"),
+                (
+                    base + Span::seconds(5),
+                    TriggerKind::Schedule,
+                    1,
+                    "succeeded"
+                )
+            ],
+            "{}",
+            db.backend
+        );
     }
 }
 

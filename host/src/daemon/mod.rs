@@ -711,7 +711,7 @@ impl Daemon {
                 schedule = %fire.schedule,
                 scheduled_for = %fire.scheduled_for.to_rfc3339(),
                 attempt = attempt + 1,
-                "retrying a fire whose run did not finish (its host died or stopped)"
+                "retrying a fire whose run did not finish or never started (its host died or stopped)"
             );
             let daemon = self.clone();
             let runner = runner.clone();

@@ -297,15 +297,21 @@ impl Store {
     }
 
     /// Running fires whose lease ran out and whose last run ended without finishing its work,
-    /// because its host died (`abandoned`) or stopped (`interrupted`): each with that run's
-    /// attempt number. They are owed a retry while the schedule's `max_attempts` allows.
+    /// because its host died (`abandoned`) or stopped (`interrupted`), each with that run's
+    /// attempt number; and those whose host died after claiming them and before recording a run,
+    /// with attempt 0. They are owed a retry while the schedule's `max_attempts` allows.
     pub async fn retriable_fires(&self, now: DateTime<Utc>) -> Result<Vec<(FireKey, u32)>> {
         let sql = "SELECT f.connector, f.schedule, f.scheduled_for, r.attempt \
             FROM schedule_fires f JOIN runs r ON r.id = (SELECT MAX(r2.id) FROM runs r2 \
               WHERE r2.connector = f.connector AND r2.schedule = f.schedule \
               AND r2.scheduled_for = f.scheduled_for) \
             WHERE f.status = 'running' AND f.lease_until < $1 \
-            AND r.status IN ('abandoned', 'interrupted')";
+            AND r.status IN ('abandoned', 'interrupted') \
+            UNION ALL \
+            SELECT f.connector, f.schedule, f.scheduled_for, 0 FROM schedule_fires f \
+            WHERE f.status = 'running' AND f.lease_until < $1 \
+            AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.connector = f.connector \
+              AND r.schedule = f.schedule AND r.scheduled_for = f.scheduled_for)";
         on_pool!(self, pool => {
             let rows = sqlx::query(sql)
                 .bind(now)
