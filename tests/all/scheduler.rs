@@ -741,8 +741,8 @@ async fn old_finished_fires_are_pruned_but_each_schedules_newest_stays() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fire_claimed_ahead_runs_once_at_its_instant_keeps_the_overlap_policy_and_can_be_given_back(
-) {
+async fn a_fire_claimed_ahead_runs_once_at_its_instant_keeps_the_overlap_policy_and_is_never_lost()
+{
     for db in TestDb::all("claim_ahead").await.unwrap() {
         let text = kit(
             "[connectors.kit.schedules.tick]\ncron = \"* * * * * *\"\njob = \"sleep\"\n",
@@ -818,13 +818,24 @@ async fn a_fire_claimed_ahead_runs_once_at_its_instant_keeps_the_overlap_policy_
         b.daemon.tick(base + Span::seconds(2)).await;
         assert!(a.daemon.wait_idle(Duration::from_secs(30)).await);
 
-        // A host that stops before the instant gives its claim back: another host runs it.
+        // A host that stops before the instant hands its claim back; another host, which found
+        // the fire taken at its instant, runs it at its next sweep.
         clock.set(ahead(3));
         let third = a.daemon.prepare(base + Span::seconds(3)).await;
         assert_eq!(third.claimed_ahead(), 1, "{}", db.backend);
-        a.daemon.release(third).await;
         clock.set(base + Span::seconds(3));
         b.daemon.tick(base + Span::seconds(3)).await;
+        assert_eq!(
+            b.daemon.stats.taken.load(Ordering::Relaxed),
+            3,
+            "{}",
+            db.backend
+        );
+        a.daemon.release(third).await;
+        b.daemon
+            .sweep(base + Span::seconds(3) + Span::milliseconds(1))
+            .await
+            .unwrap();
         assert!(b.daemon.wait_idle(Duration::from_secs(30)).await);
 
         // Paused between the claim and the instant: recorded as skipped (paused), not run.
@@ -845,6 +856,21 @@ async fn a_fire_claimed_ahead_runs_once_at_its_instant_keeps_the_overlap_policy_
         clock.set(base + Span::seconds(4));
         a.daemon.fire(fourth).await;
         assert!(a.daemon.wait_idle(Duration::from_secs(30)).await);
+        store.resume("kit", Some("tick")).await.unwrap();
+
+        // A host that stalls past its claim's lease (3 s) before the instant does not run the
+        // fire: another host's sweep has taken it over by then.
+        clock.set(ahead(5));
+        let fifth = a.daemon.prepare(base + Span::seconds(5)).await;
+        assert_eq!(fifth.claimed_ahead(), 1, "{}", db.backend);
+        clock.set(base + Span::seconds(8) + Span::milliseconds(1));
+        b.daemon
+            .sweep(base + Span::seconds(8) + Span::milliseconds(1))
+            .await
+            .unwrap();
+        a.daemon.fire(fifth).await;
+        assert!(a.daemon.wait_idle(Duration::from_secs(30)).await);
+        assert!(b.daemon.wait_idle(Duration::from_secs(30)).await);
 
         let all = runs(&store).await;
         let ran: Vec<(i64, Option<String>, String)> = all
@@ -861,7 +887,8 @@ async fn a_fire_claimed_ahead_runs_once_at_its_instant_keeps_the_overlap_policy_
             ran,
             [
                 (1, Some(a_host.clone()), "succeeded".to_owned()),
-                (3, Some(b_host.clone()), "succeeded".to_owned())
+                (3, Some(b_host.clone()), "succeeded".to_owned()),
+                (5, Some(b_host.clone()), "succeeded".to_owned())
             ],
             "{}",
             db.backend
@@ -873,6 +900,7 @@ async fn a_fire_claimed_ahead_runs_once_at_its_instant_keeps_the_overlap_policy_
                 (2, "skipped".to_owned(), Some("overlap".to_owned()), true),
                 (3, "done".to_owned(), None, false),
                 (4, "skipped".to_owned(), Some("paused".to_owned()), true),
+                (5, "done".to_owned(), None, false),
             ],
             "{}",
             db.backend

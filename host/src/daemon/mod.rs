@@ -319,8 +319,9 @@ impl Daemon {
         prepared
     }
 
-    /// Gives back what [`Daemon::prepare`] claimed when the fires will not be run (the host is
-    /// stopping before their instant).
+    /// Hands back what [`Daemon::prepare`] claimed when the fires will not be run here (the host
+    /// is stopping before their instant): their lease ends now, and the sweep of whichever host
+    /// comes next runs them. The claims stay, since another host may have found them taken.
     pub async fn release(&self, prepared: Prepared) {
         let keys: Vec<FireKey> = prepared.ahead.into_iter().collect();
         if keys.is_empty() {
@@ -329,12 +330,12 @@ impl Daemon {
         if let Err(e) = prepared
             .runner
             .store
-            .release_fires(&keys, prepared.runner.host_id())
+            .hand_back_fires(&keys, prepared.runner.host_id(), self.clock.now())
             .await
         {
             tracing::warn!(
                 error = format!("{e:#}"),
-                "cannot release fires claimed ahead"
+                "cannot hand back fires claimed ahead; they run once their lease ends"
             );
         }
     }
@@ -347,10 +348,19 @@ impl Daemon {
             at: now,
             batches,
             runner,
-            ahead,
+            mut ahead,
         } = prepared;
         if batches.is_empty() {
             return;
+        }
+        // A host that stalled past the lease of its claims may have been superseded by another
+        // host's sweep: those fires are the sweep's now, not this host's.
+        if !ahead.is_empty() && self.clock.now() >= now + runner.lease() {
+            tracing::warn!(
+                fires = ahead.len(),
+                "fires claimed ahead were not run: this host stalled past their lease"
+            );
+            ahead.clear();
         }
         let pauses = self.pauses(&runner, now).await;
         let (paused, batches): (Vec<Batch>, Vec<Batch>) = batches.into_iter().partition(|b| {
@@ -359,20 +369,23 @@ impl Daemon {
                 .any(|p| p.covers(&b.connector, &b.schedule.name))
         });
         if !paused.is_empty() {
-            // Paused since they were claimed ahead: the claim goes, the skip is recorded.
-            let unclaimed: Vec<FireKey> = paused
+            // Paused since they were claimed ahead: the claims become skipped fires.
+            let claimed: Vec<FireKey> = paused
                 .iter()
                 .filter(|b| is_plain(b))
                 .map(|b| claim_of_first(b).key)
                 .filter(|k| ahead.contains(k))
                 .collect();
-            if !unclaimed.is_empty() {
-                if let Err(e) = runner
+            if !claimed.is_empty() {
+                match runner
                     .store
-                    .release_fires(&unclaimed, runner.host_id())
+                    .skip_claimed_fires(&claimed, runner.host_id(), now)
                     .await
                 {
-                    tracing::warn!(error = format!("{e:#}"), "cannot release paused fires");
+                    Ok(n) => {
+                        self.stats.paused.fetch_add(n, Ordering::Relaxed);
+                    }
+                    Err(e) => tracing::warn!(error = format!("{e:#}"), "cannot skip paused fires"),
                 }
             }
             self.skip_paused(&runner, &paused, now).await;
@@ -839,9 +852,21 @@ impl Daemon {
                 Some(at) if at <= now => self.tick(now).await,
                 Some(at) if until(at) <= CLAIM_AHEAD => {
                     let prepared = self.prepare(at).await;
-                    tokio::select! {
-                        _ = tokio::time::sleep(until(at)) => self.fire(prepared).await,
-                        _ = stop.changed() => self.release(prepared).await,
+                    // At most a second at a time, so a clock stepped back is waited out.
+                    let mut prepared = Some(prepared);
+                    while let Some(p) = prepared.take() {
+                        let wait = until(at);
+                        if wait.is_zero() {
+                            self.fire(p).await;
+                        } else if *stop.borrow() {
+                            self.release(p).await;
+                        } else {
+                            tokio::select! {
+                                _ = tokio::time::sleep(wait.min(Duration::from_secs(1))) => {}
+                                _ = stop.changed() => {}
+                            }
+                            prepared = Some(p);
+                        }
                     }
                 }
                 _ => {

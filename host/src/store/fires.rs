@@ -151,29 +151,66 @@ impl Store {
         Ok((0..fires.len()).map(|i| won.contains(&i)).collect())
     }
 
-    /// Gives back fires `host` claimed ahead and will not run (it is stopping, or the schedule
-    /// was paused before the instant): their rows go, as if never claimed. Returns how many.
-    pub async fn release_fires(&self, keys: &[FireKey], host: &str) -> Result<u64> {
-        let mut released = 0;
+    /// Ends `host`'s lease on fires it claimed ahead and will not run (it is stopping before
+    /// their instant), so that the sweep of whichever host comes next runs them: another host
+    /// may already have found them taken, so the rows stay. Returns how many.
+    pub async fn hand_back_fires(
+        &self,
+        keys: &[FireKey],
+        host: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        self.update_claimed(keys, host, now, "lease_until = $2")
+            .await
+            .context("cannot hand back schedule fires")
+    }
+
+    /// Records fires `host` claimed ahead as skipped because their schedule was paused before
+    /// their instant. Returns how many.
+    pub async fn skip_claimed_fires(
+        &self,
+        keys: &[FireKey],
+        host: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        self.update_claimed(
+            keys,
+            host,
+            now,
+            "status = 'skipped', skip_reason = 'paused', lease_until = NULL, updated_at = $2",
+        )
+        .await
+        .context("cannot record paused schedule fires")
+    }
+
+    /// Applies `set` (a fixed assignment from this module; `$2` is `now`) to the running fires
+    /// `keys` that `host` holds.
+    async fn update_claimed(
+        &self,
+        keys: &[FireKey],
+        host: &str,
+        now: DateTime<Utc>,
+        set: &'static str,
+    ) -> Result<u64, sqlx::Error> {
+        let mut updated = 0;
         for chunk in keys.chunks(CLAIM_CHUNK) {
             let rows: Vec<String> = (0..chunk.len())
-                .map(|r| format!("(${}, ${}, ${})", 2 + r * 3, 3 + r * 3, 4 + r * 3))
+                .map(|r| format!("(${}, ${}, ${})", 3 + r * 3, 4 + r * 3, 5 + r * 3))
                 .collect();
             let sql = format!(
-                "DELETE FROM schedule_fires WHERE host = $1 AND status = 'running' \
+                "UPDATE schedule_fires SET {set} WHERE host = $1 AND status = 'running' \
                  AND (connector, schedule, scheduled_for) IN (VALUES {})",
                 rows.join(", ")
             );
-            released += on_writer!(self, pool => {
-                let mut q = sqlx::query(&sql).bind(host);
+            updated += on_writer!(self, pool => {
+                let mut q = sqlx::query(&sql).bind(host).bind(now);
                 for key in chunk {
                     q = q.bind(&key.connector).bind(&key.schedule).bind(key.scheduled_for);
                 }
                 q.execute(pool).await.map(|r| r.rows_affected())
-            })
-            .context("cannot release schedule fires")?;
+            })?;
         }
-        Ok(released)
+        Ok(updated)
     }
 
     /// Records `fires` as skipped because their schedule is paused (each once, whichever host
