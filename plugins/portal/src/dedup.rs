@@ -516,9 +516,10 @@ fn insert(
             let row = written
                 .iter()
                 .find(|w| {
-                    w.zoho_id == incoming.zoho_id
-                        && w.portal_id == incoming.portal_id
-                        && w.email == incoming.email
+                    // As `Existing` reads them back: trimmed, and the e-mail lower-cased.
+                    w.zoho_id == text(incoming.zoho_id.as_deref())
+                        && w.portal_id == text(incoming.portal_id.as_deref())
+                        && w.email == email(incoming.email.as_deref())
                 })
                 .ok_or_else(|| {
                     Error::Internal("a new lead did not come back from its insert".into())
